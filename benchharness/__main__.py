@@ -1,0 +1,3 @@
+from benchharness.cli import main
+
+raise SystemExit(main())

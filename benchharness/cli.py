@@ -1,0 +1,203 @@
+"""Command line: wires the stages together and nothing else.
+
+Exit codes: 0 every trial ok or oom; 1 a trial failed or timed out; 2 invalid input;
+130 interrupted (finished records kept, resumable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import signal
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from benchharness import __version__
+from benchharness.errors import UserError
+
+EXIT_OK, EXIT_TRIAL_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+out = Console()
+err = Console(stderr=True)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad flags as one line with exit code 2 (its default), no usage dump."""
+
+    def error(self, message: str):
+        err.print(f"benchharness: {message} (see --help)", markup=False, highlight=False)
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="benchharness", description=(
+        "Measure training throughput, memory and the cost of pruning for TensorFlow/Keras models. "
+        "Every trial runs in a fresh process; results go to a run directory."))
+    parser.add_argument("--version", action="version", version=f"benchharness {__version__}")
+    verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser, metavar="VERB")
+
+    run = verbs.add_parser("run", help="run a scenario's sweep", description=(
+        "Run every trial of SCENARIO, each in its own process, and store the results. "
+        "Ctrl-C stops the running trial, keeps the finished ones and prints the resume command."))
+    run.add_argument("scenario", metavar="SCENARIO.yaml", help="scenario file (see scenarios/)")
+    run.add_argument("--out", metavar="DIR", type=Path, default=Path("results"),
+                     help="parent folder for the run directory (default: results/)")
+    run.add_argument("--resume", metavar="RUN_DIR", type=Path,
+                     help="continue an interrupted run: run only the trials with no record in RUN_DIR")
+    run.add_argument("--dry-run", action="store_true", help="print the plan and exit; imports no TensorFlow")
+    run.add_argument("--no-report", action="store_true", help="do not render the HTML report at the end")
+
+    validate = verbs.add_parser("validate", help="check scenario files and print their plan size",
+                                description="Check scenario files; imports no TensorFlow.")
+    validate.add_argument("scenarios", metavar="SCENARIO.yaml", nargs="+")
+
+    verbs.add_parser("models", help="list registered models with parameters and input shape",
+                     description="List registered models (builds each one, so TensorFlow is imported).")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # SIGTERM (a CI runner stopping us, `kill`) takes the same path as Ctrl-C: keep what is measured.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        return {"run": cmd_run, "validate": cmd_validate, "models": cmd_models}[args.verb](args)
+    except UserError as exc:
+        for line in exc.lines:
+            err.print(line, markup=False, highlight=False)
+        return EXIT_USAGE
+
+
+# -- validate / dry run -----------------------------------------------------------------------
+
+
+def print_plan(loaded, trials) -> None:
+    from benchharness.plan import varying_keys
+
+    keys = varying_keys(trials) or ["model", "batch_size"]
+    table = Table(title=f"{loaded.path}: {len(trials)} trial(s)", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("trial_id")
+    table.add_column("repeat", justify="right")
+    for key in keys:
+        table.add_column(key)
+    for i, trial in enumerate(trials, start=1):
+        table.add_row(str(i), trial.trial_id, str(trial.repeat), *(str(trial.params[k]) for k in keys))
+    out.print(table)
+
+
+def print_warnings(loaded) -> None:
+    for warning in loaded.warnings:
+        err.print(f"warning: {warning}", markup=False, highlight=False)
+
+
+def cmd_validate(args) -> int:
+    from benchharness.plan import expand
+    from benchharness.scenario import load_scenario
+
+    problems = []
+    for path in args.scenarios:
+        try:
+            loaded = load_scenario(path)
+        except UserError as exc:
+            problems += exc.lines
+            continue
+        print_warnings(loaded)
+        out.print(f"{path}: ok, {len(expand(loaded.scenario))} trial(s)", highlight=False)
+    if problems:
+        raise UserError(problems)
+    return EXIT_OK
+
+
+# -- run ---------------------------------------------------------------------------------------
+
+
+def cmd_run(args) -> int:
+    from benchharness.plan import expand
+    from benchharness.scenario import load_scenario
+
+    loaded = load_scenario(args.scenario)
+    print_warnings(loaded)
+    trials = expand(loaded.scenario)
+    if args.dry_run:
+        print_plan(loaded, trials)
+        return EXIT_OK
+    from benchharness.execute import open_run, run_sweep
+    from benchharness.progress import SweepProgress
+
+    run, todo = open_run(loaded, trials, args.out, args.resume, warn=lambda line: err.print(
+        f"warning: {line}", markup=False, highlight=False))
+    resume_cmd = f"benchharness run {shlex.quote(str(args.scenario))} --resume {shlex.quote(str(run.path))}"
+    err.print(f"{len(todo)} of {len(trials)} trial(s) to run; results in {run.path}", highlight=False)
+    try:
+        with SweepProgress(err, trials, todo) as progress:
+            records = run_sweep(run, loaded.scenario.runtime.model_dump(), todo,
+                                on_event=progress.on_event, on_record=progress.on_record)
+    except KeyboardInterrupt:
+        done = len(run.read_trials().records)
+        err.print(f"\nInterrupted: {done} of {len(trials)} trial(s) recorded in {run.path}", highlight=False)
+        err.print(f"Resume with: {resume_cmd}", markup=False, highlight=False)
+        return EXIT_INTERRUPTED
+    print_summary(records, trials)
+    out.print(f"run directory: {run.path}", highlight=False)
+    bad = [r for r in records if r["status"] in ("failed", "timeout")]
+    return EXIT_TRIAL_FAILED if bad else EXIT_OK
+
+
+def _fmt(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def print_summary(records: list[dict], trials) -> None:
+    from benchharness.plan import varying_keys
+
+    keys = varying_keys(trials) or ["batch_size"]
+    table = Table(title="summary (steady epochs: all but the first)", title_justify="left")
+    for key in keys:
+        table.add_column(key)
+    table.add_column("repeat", justify="right")
+    for column in ("1st epoch s", "epoch s", "samples/s", "step p50 ms"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("status")
+    show_errors = any(r["error"] for r in records)
+    if show_errors:
+        table.add_column("error", overflow="fold", max_width=60)
+    for r in sorted(records, key=lambda r: [_sort_key(r["params"].get(k)) for k in keys] + [r["repeat"]]):
+        step = r.get("step_time_ms") or {}
+        table.add_row(*(str(r["params"].get(k)) for k in keys), str(r["repeat"]),
+                      _fmt(r["first_epoch_s"], ".2f"), _fmt(r["epoch_time_s"], ".3f"),
+                      _fmt(r["throughput_sps"], ",.0f"), _fmt(step.get("p50"), ".2f"),
+                      r["status"], *([r["error"] or ""] if show_errors else []))
+    out.print(table)
+
+
+def _sort_key(value) -> tuple:
+    """Numbers in numeric order, then everything else as text; never compares a str with an int."""
+    return (0, value, "") if isinstance(value, (int, float)) else (1, 0, str(value))
+
+
+# -- models --------------------------------------------------------------------------------------
+
+
+def cmd_models(args) -> int:
+    from benchharness.models import MODELS
+    from benchharness.worker import import_tensorflow
+
+    import_tensorflow()
+    import tf_keras as keras
+
+    from benchharness.models import resolve_builder
+
+    table = Table(title="registered models", title_justify="left")
+    for column in ("name", "params", "input shape", "classes", "description"):
+        table.add_column(column, justify="right" if column == "params" else "left")
+    for name, spec in MODELS.items():
+        model = resolve_builder(name)({})
+        table.add_row(name, f"{model.count_params():,}", str(tuple(model.input_shape[1:])),
+                      str(spec.num_classes), spec.description)
+        keras.backend.clear_session()
+    out.print(table)
+    return EXIT_OK

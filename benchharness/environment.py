@@ -1,0 +1,40 @@
+"""What machine and software a run used, for run.json. Never imports TensorFlow (the worker adds
+TensorFlow's own build info from inside a trial)."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from importlib import metadata
+
+import psutil
+
+from benchharness.worker import cpu_model_name
+
+PACKAGES = ("tensorflow", "tf-keras", "tensorflow-model-optimization", "numpy", "nvidia-ml-py", "pandas")
+
+
+def package_versions() -> dict:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def capture_host() -> dict:
+    """Python, package versions, CPU model, cores and RAM of this host."""
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": package_versions(),
+        "cpu": {
+            "model": cpu_model_name(),
+            "logical_cores": psutil.cpu_count(logical=True),
+            "physical_cores": psutil.cpu_count(logical=False),
+        },
+        "ram_mb": round(psutil.virtual_memory().total / 2**20),
+        "gpus": None,  # filled from NVML by the telemetry stage where a GPU is present
+    }

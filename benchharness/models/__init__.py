@@ -1,0 +1,98 @@
+"""Model registry: names to lazily built ``tf_keras`` models.
+
+Importing this module never imports TensorFlow, so scenarios validate without it. A user's own model
+is a ``module:function`` or ``path/to/file.py:function`` reference returning an uncompiled model.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the harness needs to know about a model before building it.
+
+    ``builder`` is ``"module:function"``; the function takes the resolved trial params (a dict) and
+    returns an uncompiled ``tf_keras`` model. ``input_shape`` excludes the batch dimension.
+    """
+
+    name: str
+    builder: str
+    input_shape: tuple[int, ...]
+    num_classes: int
+    input_kind: str  # "image" or "tokens"
+    description: str
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            name="tutorial_cnn",
+            builder="benchharness.models.tutorial:build_tutorial_cnn",
+            input_shape=(28, 28),
+            num_classes=10,
+            input_kind="image",
+            description="Baseline CNN of TensorFlow's 'Pruning in Keras' guide (20,410 params)",
+        ),
+    )
+}
+
+_USER_REF = re.compile(r"^(?P<target>[^:]+):(?P<function>[A-Za-z_][A-Za-z0-9_]*)$")
+
+
+def is_user_reference(name: str) -> bool:
+    """True for ``module:function`` or ``file.py:function`` references."""
+    return ":" in name
+
+
+def check_model_name(name: str) -> str | None:
+    """Return None if ``name`` names a registered model or a plausible user reference, else why not.
+
+    Never imports the user's module (that may import TensorFlow); a ``.py`` path must exist.
+    """
+    if name in MODELS:
+        return None
+    if not is_user_reference(name):
+        return f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))} (or module:function)"
+    match = _USER_REF.match(name)
+    if not match:
+        return f"model reference {name!r} must look like 'package.module:function' or 'path/to/file.py:function'"
+    target = match["target"]
+    if target.endswith(".py"):
+        if not Path(target).is_file():
+            return f"model reference {name!r}: file {target} does not exist"
+        return None
+    if importlib.util.find_spec(target.split(".")[0]) is None:
+        return f"model reference {name!r}: module {target.split('.')[0]!r} is not importable"
+    return None
+
+
+def resolve_builder(name: str):
+    """Import and return the builder function for a registered name or a user reference.
+
+    Raises ``ValueError`` with one line naming the reference when it cannot be imported.
+    """
+    ref = MODELS[name].builder if name in MODELS else name
+    match = _USER_REF.match(ref)
+    if not match:
+        raise ValueError(f"model reference {ref!r} must look like 'module:function' or 'file.py:function'")
+    target, function = match["target"], match["function"]
+    try:
+        if target.endswith(".py"):
+            spec = importlib.util.spec_from_file_location(Path(target).stem, target)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(target)
+    except Exception as exc:  # an import error in user code is bad input, not a crash
+        raise ValueError(f"model reference {ref!r}: import failed: {type(exc).__name__}: {exc}") from exc
+    builder = getattr(module, function, None)
+    if not callable(builder):
+        raise ValueError(f"model reference {ref!r}: {target} has no function {function!r}")
+    return builder

@@ -1,0 +1,380 @@
+"""Scenario files: load YAML, validate once into frozen config objects, report every error at once.
+
+Every error names the file, the line and the dotted key, e.g.
+``scenarios/x.yaml:12: sweep.batch_size[1]: must be a positive integer, got -64``.
+This module never touches hardware, the environment or TensorFlow.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal, Optional
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic_core import PydanticCustomError
+
+from benchharness.datasets import check_dataset_name
+from benchharness.errors import UserError
+from benchharness.models import check_model_name
+
+Path_ = tuple[Any, ...]  # a location in the document: keys and list indexes
+
+
+def _registry_check(checker):
+    def validate(value: str) -> str:
+        problem = checker(value)
+        if problem:
+            raise PydanticCustomError("unknown_name", problem)
+        return value
+
+    return AfterValidator(validate)
+
+
+_STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+# What each trial parameter must be, in words; used for every failure of that field so that the
+# messages read the same wherever the value appears (defaults, a sweep list, include, exclude).
+PARAM_EXPECT = {
+    "model": "must be a model name",
+    "dataset": "must be a dataset name",
+    "epochs": "must be an integer >= 2 (the first epoch is warm-up and reported apart)",
+    "samples_per_epoch": "must be a positive integer or null",
+    "batch_size": "must be a positive integer",
+    "sparsity": "must be a number in [0, 1)",
+    "optimizer": "must be one of adam, sgd, rmsprop, adamw",
+    "learning_rate": "must be a positive number",
+    "seed": "must be a non-negative integer",
+    "repeats": "must be a positive integer",
+    "timeout_s": "must be a positive number of seconds",
+}
+
+
+class Params(BaseModel):
+    """One trial's parameters. Every key may be swept."""
+
+    model_config = _STRICT
+
+    model: Annotated[str, _registry_check(check_model_name)] = "tutorial_cnn"
+    dataset: Annotated[str, _registry_check(check_dataset_name)] = "synthetic"
+    epochs: Annotated[int, Field(ge=2)] = 3
+    samples_per_epoch: Annotated[int, Field(gt=0)] | None = None
+    batch_size: Annotated[int, Field(gt=0)] = 32
+    sparsity: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    optimizer: Literal["adam", "sgd", "rmsprop", "adamw"] = "adam"
+    learning_rate: Annotated[float, Field(gt=0.0)] = 0.001
+    seed: Annotated[int, Field(ge=0)] = 0
+    repeats: Annotated[int, Field(ge=1)] = 1
+    timeout_s: Annotated[float, Field(gt=0.0)] = 900.0
+
+
+PARAM_NAMES = tuple(Params.model_fields)
+SWEEPABLE = tuple(name for name in PARAM_NAMES if name != "repeats")
+
+
+
+def _field_type(name: str):
+    """The full annotated type of a Params field, constraints included, for reuse in other models."""
+    info = Params.model_fields[name]
+    return Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+
+
+# Every key optional: the shape of an include/exclude entry.
+PartialParams = create_model(
+    "PartialParams",
+    __config__=_STRICT,
+    **{name: (Optional[_field_type(name)], None) for name in PARAM_NAMES},
+)
+
+# sweep: each sweepable key maps to a non-empty list of values of that key's type.
+Sweep = create_model(
+    "Sweep",
+    __config__=_STRICT,
+    **{name: (Optional[Annotated[list[_field_type(name)], Field(min_length=1)]], None) for name in SWEEPABLE},
+)
+
+
+class Runtime(BaseModel):
+    """Process-wide settings applied in every worker before TensorFlow touches a device."""
+
+    model_config = _STRICT
+
+    memory_growth: bool = True
+    memory_limit_mb: Annotated[int, Field(gt=0)] | None = None
+    mixed_precision: bool = False
+    xla: bool = False
+    sample_interval_ms: Annotated[int, Field(ge=10, le=10000)] = 100
+
+
+RUNTIME_EXPECT = {
+    "memory_growth": "must be true or false",
+    "memory_limit_mb": "must be a positive integer (MiB) or null",
+    "mixed_precision": "must be true or false",
+    "xla": "must be true or false",
+    "sample_interval_ms": "must be an integer in [10, 10000] (milliseconds)",
+}
+
+
+class Scenario(BaseModel):
+    """A validated, immutable scenario."""
+
+    model_config = _STRICT
+
+    name: Annotated[str, Field(min_length=1)]
+    description: str = ""
+    defaults: Params = Params()
+    runtime: Runtime = Runtime()
+    sweep: Sweep = Sweep()  # type: ignore[valid-type]
+    exclude: list[PartialParams] = []  # type: ignore[valid-type]
+    include: list[PartialParams] = []  # type: ignore[valid-type]
+
+
+TOP_EXPECT = {
+    "name": "must be a non-empty string",
+    "description": "must be a string",
+    "defaults": "must be a mapping of trial parameters",
+    "runtime": "must be a mapping of runtime settings",
+    "sweep": "must be a mapping of parameter -> list of values",
+    "exclude": "must be a list of partial parameter mappings",
+    "include": "must be a list of parameter mappings",
+}
+
+
+@dataclass(frozen=True)
+class LoadedScenario:
+    """A scenario with where it came from (for run.json and for resume checks)."""
+
+    scenario: Scenario
+    path: Path
+    sha256: str
+    warnings: tuple[str, ...] = field(default=())
+
+    def resolved(self) -> dict:
+        return self.scenario.model_dump(mode="json")
+
+
+# --------------------------------------------------------------------------------------------
+# YAML with line numbers and duplicate-key detection
+
+
+@dataclass
+class _Document:
+    data: Any
+    lines: dict[Path_, int]  # location -> 1-based line
+    problems: list[tuple[int, Path_, str]]  # (line, location, message)
+
+
+def _compose(text: str, source: str) -> _Document:
+    """Parse YAML safely, keeping the line of every key and reporting duplicate keys.
+
+    Raises UserError for syntax errors (with line and column) and empty files.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        raise UserError(f"{where}: YAML syntax error: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"{source}:1: YAML error: {exc}") from None
+    finally:
+        loader.dispose()
+    if node is None:
+        raise UserError(f"{source}:1: file is empty; a scenario needs at least 'name'")
+    doc = _Document(None, {}, [])
+    doc.data = _node_to_python(node, (), doc, yaml.SafeLoader(""))
+    return doc
+
+
+def _node_to_python(node, path: Path_, doc: _Document, constructor) -> Any:
+    doc.lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        result: dict = {}
+        for key_node, value_node in node.value:
+            key = constructor.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if not isinstance(key, (str, int, float, bool)):
+                doc.problems.append((line, path, f"key {key!r} must be a plain name"))
+                continue
+            child = (*path, key)
+            if key in result:
+                doc.problems.append((line, child, f"duplicate key (first on line {doc.lines[child]}); "
+                                     "YAML would silently keep the last value"))
+                continue
+            doc.lines[child] = line
+            result[key] = _node_to_python(value_node, child, doc, constructor)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_node_to_python(item, (*path, i), doc, constructor) for i, item in enumerate(node.value)]
+    return constructor.construct_object(node, deep=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Error wording
+
+
+def dotted(path: Path_) -> str:
+    """``("sweep", "batch_size", 1)`` -> ``"sweep.batch_size[1]"``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _line_of(path: Path_, lines: dict[Path_, int]) -> int:
+    for cut in range(len(path), -1, -1):
+        if path[:cut] in lines:
+            return lines[path[:cut]]
+    return 1
+
+
+def _known_keys(parent: Path_) -> tuple[str, ...]:
+    if not parent:
+        return tuple(Scenario.model_fields)
+    section = parent[0]
+    if section == "runtime":
+        return tuple(Runtime.model_fields)
+    if section == "sweep":
+        return SWEEPABLE
+    return PARAM_NAMES
+
+
+def _unknown_key_message(path: Path_) -> str:
+    key, parent = str(path[-1]), path[:-1]
+    known = _known_keys(parent)
+    if parent == ("sweep",) and key == "repeats":
+        return "repeats cannot be swept; set defaults.repeats"
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+    return f"unknown key ({hint})"
+
+
+def _field_expectation(path: Path_) -> str | None:
+    if len(path) == 1:
+        return TOP_EXPECT.get(path[0])
+    section, name = path[0], path[-1] if not isinstance(path[-1], int) else path[-2]
+    if section == "runtime":
+        return RUNTIME_EXPECT.get(name)
+    if section in ("include", "exclude") and len(path) == 2:
+        return "must be a mapping of parameters"
+    if section == "sweep" and len(path) == 2:
+        return None  # list-level problems get pydantic's wording below
+    return PARAM_EXPECT.get(name)
+
+
+def _trim_loc(loc: tuple) -> Path_:
+    """Drop pydantic's union-member tags from a location, keeping document keys and indexes."""
+    depth = {"defaults": 2, "runtime": 2, "sweep": 3, "include": 3, "exclude": 3}.get(loc[0] if loc else "", 1)
+    return tuple(loc[:depth])
+
+
+def _pydantic_message(err: dict, path: Path_) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return _unknown_key_message(path)
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "unknown_name":
+        return err["msg"]
+    if path[:1] == ("sweep",) and len(path) == 2:
+        if kind == "too_short":
+            return "must list at least one value"
+        return f"must be a list of values, got {err['input']!r}"
+    expect = _field_expectation(path)
+    return f"{expect}, got {err['input']!r}" if expect else f"{err['msg']}, got {err['input']!r}"
+
+
+def _cross_checks(data: dict) -> list[tuple[Path_, str]]:
+    """Checks across keys, on the raw document so that they report even when other keys are bad."""
+    problems = []
+    runtime = data.get("runtime")
+    if not isinstance(runtime, dict):
+        return problems
+    if runtime.get("memory_growth", True) is True and runtime.get("memory_limit_mb") is not None:
+        problems.append((
+            ("runtime", "memory_limit_mb"),
+            "cannot be combined with memory_growth: true (TensorFlow refuses both on one GPU); "
+            "set memory_growth: false to cap memory",
+        ))
+    return problems
+
+
+def _warnings(scenario: Scenario, data: dict, source: str, lines: dict) -> list[str]:
+    from benchharness.plan import matches  # plan depends on scenario, not the other way round
+
+    warnings = []
+    points = _sweep_points(scenario)
+    for i, entry in enumerate(scenario.exclude):
+        wanted = entry.model_dump(exclude_none=True)
+        if not any(matches(point, wanted) for point in points):
+            path = ("exclude", i)
+            warnings.append(f"{source}:{_line_of(path, lines)}: {dotted(path)}: matches no trial of the sweep")
+    return warnings
+
+
+def _sweep_points(scenario: Scenario) -> list[dict]:
+    from benchharness.plan import sweep_product
+
+    return sweep_product(scenario)
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+
+
+def load_scenario(path: str | Path) -> LoadedScenario:
+    """Load and validate a scenario file.
+
+    Raises ``UserError`` listing every problem found, each as ``file:line: dotted.key: message``.
+    """
+    path = Path(path)
+    source = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{source}: no such scenario file") from None
+    except OSError as exc:
+        raise UserError(f"{source}: cannot read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    doc = _compose(text, source)
+    return _validate(doc, path, hashlib.sha256(raw).hexdigest())
+
+
+def _validate(doc: _Document, path: Path, sha256: str) -> LoadedScenario:
+    source = str(path)
+    problems: list[tuple[int, Path_, str]] = list(doc.problems)
+
+    def add(loc: Path_, message: str) -> None:
+        problems.append((_line_of(loc, doc.lines), loc, message))
+
+    scenario = None
+    if not isinstance(doc.data, dict):
+        add((), f"a scenario must be a mapping of keys (name, defaults, sweep, ...), got {type(doc.data).__name__}")
+    else:
+        try:
+            scenario = Scenario.model_validate(doc.data)
+        except ValidationError as exc:
+            seen: set[Path_] = set()
+            for err in exc.errors():
+                loc = _trim_loc(err["loc"])
+                if loc in seen:
+                    continue  # one message per location, even when a union reports several
+                seen.add(loc)
+                add(loc, _pydantic_message(err, loc))
+        for loc, message in _cross_checks(doc.data):
+            add(loc, message)
+    if problems:
+        ordered = sorted(problems, key=lambda p: p[0])
+        raise UserError([f"{source}:{line}: {dotted(loc)}: {msg}" for line, loc, msg in ordered])
+    warnings = _warnings(scenario, doc.data, source, doc.lines)
+    return LoadedScenario(scenario=scenario, path=path, sha256=sha256, warnings=tuple(warnings))

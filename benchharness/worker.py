@@ -1,0 +1,247 @@
+"""The worker: runs one trial inside a fresh process and reports back through an events file.
+
+Run as ``python -m benchharness.worker`` with the trial spec as JSON on stdin. Order matters:
+``TF_USE_LEGACY_KERAS`` before TensorFlow is imported, and memory growth (or a memory-limited virtual
+device) on every GPU before any op touches one: without growth TensorFlow maps nearly all GPU
+memory and cuDNN on RTX 20-series cards then fails with CUDNN_STATUS_INTERNAL_ERROR.
+
+Events (JSON lines, ``t_monotonic`` on ``time.monotonic()``, shared with the parent's sampler):
+``started``, ``epoch_start``, ``epoch_end``, ``result``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+from pathlib import Path
+
+
+class EventLog:
+    """Appends one JSON object per line and flushes it, so the parent sees progress as it happens."""
+
+    def __init__(self, path: str):
+        self._file = open(path, "a", encoding="utf-8")
+
+    def emit(self, event: str, **fields) -> None:
+        fields = {"event": event, "t_monotonic": time.monotonic(), **fields}
+        self._file.write(json.dumps(fields) + "\n")
+        self._file.flush()
+
+
+def import_tensorflow():
+    """Import TensorFlow with Keras 2 selected (tfmot needs ``tf_keras``)."""
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    import tensorflow as tf
+
+    return tf
+
+
+def configure_devices(tf_config, runtime: dict) -> list:
+    """Apply memory growth or a memory cap to every visible GPU; must run before any op.
+
+    ``tf_config`` is ``tf.config`` (tests pass a fake). Returns the GPUs it configured.
+    """
+    gpus = tf_config.list_physical_devices("GPU")
+    limit = runtime.get("memory_limit_mb")
+    for gpu in gpus:
+        if limit is not None:
+            tf_config.set_logical_device_configuration(
+                gpu, [tf_config.LogicalDeviceConfiguration(memory_limit=limit)])
+        elif runtime.get("memory_growth", True):
+            tf_config.experimental.set_memory_growth(gpu, True)
+    return gpus
+
+
+def configure_keras(keras, runtime: dict, seed: int) -> None:
+    keras.utils.set_random_seed(seed)
+    if runtime.get("mixed_precision"):
+        keras.mixed_precision.set_global_policy("mixed_float16")
+
+
+OPTIMIZERS = {"adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop", "adamw": "AdamW"}
+
+
+def output_activation(model) -> str | None:
+    """Name of the last layer's activation (``softmax``, ``sigmoid``, ``linear``), if it has one."""
+    activation = getattr(model.layers[-1], "activation", None)
+    return getattr(activation, "__name__", None)
+
+
+def make_loss(keras, model):
+    """Sparse categorical (or binary for one output unit) cross-entropy, from logits unless the
+    model ends in softmax/sigmoid."""
+    activation = output_activation(model)
+    if model.output_shape[-1] == 1:
+        return keras.losses.BinaryCrossentropy(from_logits=activation != "sigmoid")
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=activation != "softmax")
+
+
+def compile_model(keras, model, params: dict, runtime: dict) -> None:
+    optimizer = getattr(keras.optimizers, OPTIMIZERS[params["optimizer"]])(learning_rate=params["learning_rate"])
+    model.compile(optimizer=optimizer, loss=make_loss(keras, model), metrics=["accuracy"],
+                  jit_compile=bool(runtime.get("xla")))
+
+
+def build_model(keras, params: dict):
+    """Build the trial's model; a user reference must return a ``tf_keras`` model."""
+    from benchharness.models import resolve_builder
+
+    model = resolve_builder(params["model"])(params)
+    if not isinstance(model, keras.Model):
+        kind = f"{type(model).__module__}.{type(model).__name__}"
+        hint = " (a Keras 3 model: tfmot needs tf_keras, import tf_keras as keras)" if kind.startswith("keras") else ""
+        raise TypeError(f"model {params['model']!r} returned {kind}, not a tf_keras Model{hint}")
+    return model
+
+
+def input_spec(model) -> tuple[tuple[int, ...], str, int]:
+    """(input shape without batch, "tokens" or "image", number of classes) derived from the model."""
+    shape = tuple(model.input_shape[1:])
+    first = model.layers[0]
+    kind = "tokens" if type(first).__name__ == "Embedding" else "image"
+    classes = model.output_shape[-1]
+    return shape, kind, (2 if classes == 1 else classes)
+
+
+def make_dataset(tf, x, y, batch_size: int, seed: int):
+    """Cached, shuffled (seeded), batched and prefetched, so the input pipeline does not starve the device."""
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).cache()
+    ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def load_training_data(model, params: dict):
+    from benchharness.datasets.synthetic import make_synthetic
+
+    shape, kind, classes = input_spec(model)
+    samples = params["samples_per_epoch"] or 60000
+    vocab = getattr(model.layers[0], "input_dim", 20000)
+    return make_synthetic(shape, classes, samples, params["seed"], kind, vocab)
+
+
+def make_epoch_timer(keras, events: EventLog, samples_per_epoch: int):
+    """A Keras callback that times every epoch (perf_counter) and every step, and reports them."""
+
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self._supports_tf_logs = True  # no per-step conversion of logs to numpy: no extra sync
+            self.epochs: list[dict] = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            events.emit("epoch_start", epoch=epoch)
+            self._step_ms: list[float] = []
+            self._t0 = self._last = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            now = time.perf_counter()
+            self._step_ms.append((now - self._last) * 1000.0)
+            self._last = now
+
+        def on_epoch_end(self, epoch, logs=None):
+            seconds = time.perf_counter() - self._t0
+            logs = logs or {}
+            entry = {
+                "epoch": epoch,
+                "seconds": seconds,
+                "samples": samples_per_epoch,
+                "steps": len(self._step_ms),
+                "loss": _as_float(logs.get("loss")),
+                "accuracy": _as_float(logs.get("accuracy")),
+            }
+            self.epochs.append(entry)
+            events.emit("epoch_end", **entry, step_times_ms=self._step_ms)
+
+    return EpochTimer()
+
+
+def _as_float(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def describe_device(tf) -> dict:
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        return {"kind": "gpu", "name": details.get("device_name", gpus[0].name), "count": len(gpus)}
+    return {"kind": "cpu", "name": cpu_model_name()}
+
+
+def cpu_model_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def tensorflow_environment(tf) -> dict:
+    """TensorFlow's version and CUDA/cuDNN build info, for run.json."""
+    import tf_keras
+
+    build = dict(tf.sysconfig.get_build_info())
+    return {
+        "tensorflow": tf.__version__,
+        "tf_keras": tf_keras.__version__,
+        "cuda_build": {k: build.get(k) for k in ("is_cuda_build", "cuda_version", "cudnn_version")},
+        "gpus_visible_to_tensorflow": [gpu.name for gpu in tf.config.list_physical_devices("GPU")],
+    }
+
+
+def run_trial(spec: dict, events: EventLog) -> dict:
+    """Everything inside the child, in the order that keeps GPUs usable. Returns the result fields."""
+    params, runtime = spec["params"], spec["runtime"]
+    tf = import_tensorflow()
+    configure_devices(tf.config, runtime)  # before anything touches a GPU
+    import tf_keras as keras
+
+    configure_keras(keras, runtime, params["seed"])
+    model = build_model(keras, params)
+    compile_model(keras, model, params, runtime)
+    x, y = load_training_data(model, params)
+    dataset = make_dataset(tf, x, y, params["batch_size"], params["seed"])
+    timer = make_epoch_timer(keras, events, len(x))
+    events.emit("fit_start")
+    model.fit(dataset, epochs=params["epochs"], verbose=0, callbacks=[timer])
+    return {
+        "epochs": timer.epochs,
+        "device": describe_device(tf),
+        "environment": tensorflow_environment(tf),
+    }
+
+
+def error_line(exc: BaseException) -> str:
+    message = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {message[0] if message else ''}".strip()
+
+
+def is_oom(exc: BaseException) -> bool:
+    return type(exc).__name__ == "ResourceExhaustedError" or isinstance(exc, MemoryError)
+
+
+def main() -> int:
+    spec = json.loads(sys.stdin.read())
+    events = EventLog(spec["events_path"])
+    events.emit("started", pid=os.getpid())
+    try:
+        result = run_trial(spec, events)
+        events.emit("result", status="ok", error=None, **result)
+        return 0
+    except BaseException as exc:  # every outcome is data: report it, then exit non-zero
+        traceback.print_exc()
+        status = "oom" if is_oom(exc) else "failed"
+        events.emit("result", status=status, error=error_line(exc))
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
