@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         return {"run": cmd_run, "validate": cmd_validate, "models": cmd_models}[args.verb](args)
     except UserError as exc:
         for line in exc.lines:
-            err.print(line, markup=False, highlight=False)
+            err.print(line, markup=False, highlight=False, soft_wrap=True)
         return EXIT_USAGE
 
 
@@ -91,7 +91,7 @@ def print_plan(loaded, trials) -> None:
 
 def print_warnings(loaded) -> None:
     for warning in loaded.warnings:
-        err.print(f"warning: {warning}", markup=False, highlight=False)
+        err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
 
 
 def cmd_validate(args) -> int:
@@ -129,7 +129,7 @@ def cmd_run(args) -> int:
     from benchharness.progress import SweepProgress
 
     run, todo = open_run(loaded, trials, args.out, args.resume, warn=lambda line: err.print(
-        f"warning: {line}", markup=False, highlight=False))
+        f"warning: {line}", markup=False, highlight=False, soft_wrap=True))
     resume_cmd = f"benchharness run {shlex.quote(str(args.scenario))} --resume {shlex.quote(str(run.path))}"
     err.print(f"{len(todo)} of {len(trials)} trial(s) to run; results in {run.path}", highlight=False)
     try:

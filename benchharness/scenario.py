@@ -176,9 +176,7 @@ def _compose(text: str, source: str) -> _Document:
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        raise UserError(f"{where}: YAML syntax error: {exc.problem or exc.context}") from None
+        raise UserError(_syntax_error_line(exc, source)) from None
     except yaml.YAMLError as exc:
         raise UserError(f"{source}:1: YAML error: {exc}") from None
     finally:
@@ -188,6 +186,17 @@ def _compose(text: str, source: str) -> _Document:
     doc = _Document(None, {}, [])
     doc.data = _node_to_python(node, (), doc, yaml.SafeLoader(""))
     return doc
+
+
+def _syntax_error_line(exc: yaml.MarkedYAMLError, source: str) -> str:
+    """One line: where PyYAML noticed the problem, and where the construct it was reading began."""
+    mark = exc.problem_mark or exc.context_mark
+    where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+    message = " ".join((exc.problem or exc.context or "invalid YAML").split())
+    if exc.context and exc.context_mark and exc.problem:
+        start = exc.context_mark
+        message += f" ({exc.context} that starts on line {start.line + 1}, column {start.column + 1})"
+    return f"{where}: YAML syntax error: {message}"
 
 
 def _node_to_python(node, path: Path_, doc: _Document, constructor) -> Any:
@@ -275,6 +284,15 @@ def _trim_loc(loc: tuple) -> Path_:
     return tuple(loc[:depth])
 
 
+def yaml_repr(value: Any) -> str:
+    """A value as the scenario's author wrote it: true/false/null rather than Python's spelling."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return repr(value)
+
+
 def _pydantic_message(err: dict, path: Path_) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
@@ -286,9 +304,9 @@ def _pydantic_message(err: dict, path: Path_) -> str:
     if path[:1] == ("sweep",) and len(path) == 2:
         if kind == "too_short":
             return "must list at least one value"
-        return f"must be a list of values, got {err['input']!r}"
+        return f"must be a list of values, got {yaml_repr(err['input'])}"
     expect = _field_expectation(path)
-    return f"{expect}, got {err['input']!r}" if expect else f"{err['msg']}, got {err['input']!r}"
+    return f"{expect or err['msg']}, got {yaml_repr(err['input'])}"
 
 
 def _cross_checks(data: dict) -> list[tuple[Path_, str]]:

@@ -1,0 +1,144 @@
+"""Scenario loading: a corpus of malformed files, each with its exact message, and the good paths."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchharness.errors import UserError
+from benchharness.plan import expand
+from benchharness.scenario import load_scenario
+
+HERE = Path(__file__).parent
+BAD = HERE / "scenarios_bad"
+REPO = HERE.parent
+
+# file -> the exact lines the loader reports ({f} is the path as given).
+EXPECTED = {
+    "01_syntax_unclosed_bracket.yaml": ["{f}:4:9: YAML syntax error: expected ',' or ']', but got ':' (while parsing a flow sequence that starts on line 3, column 15)"],
+    "02_empty.yaml": ["{f}:1: file is empty; a scenario needs at least 'name'"],
+    "03_duplicate_key.yaml": ["{f}:5: defaults.batch_size: duplicate key (first on line 3); YAML would silently keep the last value"],
+    "04_unknown_top_key.yaml": ["{f}:2: sweeps: unknown key (did you mean 'sweep'?)"],
+    "05_unknown_default_key.yaml": ["{f}:3: defaults.batchsize: unknown key (did you mean 'batch_size'?)"],
+    "06_unknown_runtime_key.yaml": ["{f}:3: runtime.memory_grwoth: unknown key (did you mean 'memory_growth'?)"],
+    "07_string_for_int.yaml": ["{f}:3: defaults.batch_size: must be a positive integer, got '64'"],
+    "08_negative_batch_in_sweep.yaml": ["{f}:5: sweep.batch_size[1]: must be a positive integer, got -64"],
+    "09_sparsity_out_of_range.yaml": ["{f}:3: sweep.sparsity[2]: must be a number in [0, 1), got 1.3"],
+    "10_empty_sweep_list.yaml": ["{f}:3: sweep.batch_size: must list at least one value"],
+    "11_sweep_value_not_list.yaml": ["{f}:3: sweep.batch_size: must be a list of values, got 64"],
+    "12_unknown_model.yaml": ["{f}:3: defaults.model: unknown model 'resnet9000'; known models: tutorial_cnn (or module:function)"],
+    "13_unknown_dataset.yaml": ["{f}:3: defaults.dataset: unknown dataset 'imagenet21k'; known datasets: synthetic"],
+    "14_growth_with_limit.yaml": ["{f}:4: runtime.memory_limit_mb: cannot be combined with memory_growth: true (TensorFlow refuses both on one GPU); set memory_growth: false to cap memory"],
+    "15_epochs_too_few.yaml": ["{f}:3: defaults.epochs: must be an integer >= 2 (the first epoch is warm-up and reported apart), got 1"],
+    "16_missing_name.yaml": ["{f}:1: name: required key is missing"],
+    "17_top_level_list.yaml": ["{f}:1: (top level): a scenario must be a mapping of keys (name, defaults, sweep, ...), got list"],
+    "18_repeats_swept.yaml": ["{f}:3: sweep.repeats: repeats cannot be swept; set defaults.repeats"],
+    "19_sample_interval_too_small.yaml": ["{f}:3: runtime.sample_interval_ms: must be an integer in [10, 10000] (milliseconds), got 5"],
+    "20_include_not_a_list.yaml": ["{f}:2: include: must be a list of parameter mappings, got {{'batch_size': 16}}"],
+    "21_exclude_unknown_key.yaml": ["{f}:5: exclude[0].batch_sise: unknown key (did you mean 'batch_size'?)"],
+    "22_bool_for_int.yaml": ["{f}:3: defaults.epochs: must be an integer >= 2 (the first epoch is warm-up and reported apart), got true"],
+    "23_unknown_optimizer.yaml": ["{f}:3: defaults.optimizer: must be one of adam, sgd, rmsprop, adamw, got 'adagrad-plus'"],
+    "24_user_model_missing_file.yaml": ["{f}:3: defaults.model: model reference 'no/such/file.py:build': file no/such/file.py does not exist"],
+    "25_several_errors.yaml": [
+        "{f}:3: defaults.epochs: must be an integer >= 2 (the first epoch is warm-up and reported apart), got 0",
+        "{f}:4: defaults.learning_rate: must be a positive number, got -0.1",
+        "{f}:6: runtime.xla: must be true or false, got 'yes'",
+        "{f}:8: sweep.batch_size[1]: must be a positive integer, got 0",
+    ],
+    "26_negative_timeout.yaml": ["{f}:3: defaults.timeout_s: must be a positive number of seconds, got -5"],
+    "27_empty_name.yaml": ["{f}:1: name: must be a non-empty string, got ''"],
+    "28_tab_indentation.yaml": ["{f}:3:1: YAML syntax error: found character '\\t' that cannot start any token"],
+    "29_include_bad_value.yaml": ["{f}:4: include[1].batch_size: must be a positive integer, got 2.5"],
+    "30_runtime_not_mapping.yaml": ["{f}:2: runtime: must be a mapping of runtime settings, got 'fast'"],
+}
+
+
+def test_corpus_is_complete():
+    assert sorted(p.name for p in BAD.glob("*.yaml")) == sorted(EXPECTED)
+    assert len(EXPECTED) >= 20
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_malformed_scenario_reports_exact_lines(name):
+    path = BAD / name
+    with pytest.raises(UserError) as caught:
+        load_scenario(path)
+    assert caught.value.lines == [line.format(f=path) for line in EXPECTED[name]]
+
+
+def test_missing_file_is_one_line():
+    with pytest.raises(UserError) as caught:
+        load_scenario("nowhere/x.yaml")
+    assert caught.value.lines == ["nowhere/x.yaml: no such scenario file"]
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "scenarios").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_scenario_loads_and_plans(path):
+    loaded = load_scenario(path)
+    assert expand(loaded.scenario), "a shipped scenario must plan at least one trial"
+    assert loaded.warnings == ()
+
+
+def test_defaults_resolve(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: minimal\n")
+    resolved = load_scenario(path).resolved()
+    assert resolved["defaults"]["epochs"] == 3
+    assert resolved["defaults"]["model"] == "tutorial_cnn"
+    assert resolved["runtime"] == {"memory_growth": True, "memory_limit_mb": None, "mixed_precision": False,
+                                   "xla": False, "sample_interval_ms": 100}
+
+
+def test_scenario_is_immutable(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: frozen\n")
+    scenario = load_scenario(path).scenario
+    with pytest.raises(Exception):
+        scenario.defaults.batch_size = 7
+
+
+def test_exclude_matching_nothing_is_a_warning(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: w\nsweep:\n  batch_size: [32, 64]\nexclude:\n  - batch_size: 128\n")
+    assert load_scenario(path).warnings == (f"{path}:5: exclude[0]: matches no trial of the sweep",)
+
+
+def test_memory_limit_without_growth_is_valid(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: cap\nruntime:\n  memory_growth: false\n  memory_limit_mb: 2048\n")
+    assert load_scenario(path).scenario.runtime.memory_limit_mb == 2048
+
+
+def _run_cli(*args, cwd=REPO):
+    return subprocess.run([sys.executable, "-m", "benchharness", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_validate_cli_exit_codes_and_one_line_per_error():
+    bad = _run_cli("validate", "scenarios/batch_sweep.yaml", str(BAD / "08_negative_batch_in_sweep.yaml"))
+    assert bad.returncode == 2
+    assert "Traceback" not in bad.stderr
+    assert bad.stderr.strip().splitlines() == [
+        f"{BAD / '08_negative_batch_in_sweep.yaml'}:5: sweep.batch_size[1]: must be a positive integer, got -64"]
+    good = _run_cli("validate", "scenarios/batch_sweep.yaml")
+    assert good.returncode == 0, good.stderr
+    assert "scenarios/batch_sweep.yaml: ok, 5 trial(s)" in good.stdout
+
+
+def test_validate_and_dry_run_import_no_tensorflow():
+    code = ("import sys; from benchharness.cli import main; "
+            "assert main(['validate', 'scenarios/batch_sweep.yaml']) == 0; "
+            "assert main(['run', 'scenarios/batch_sweep.yaml', '--dry-run']) == 0; "
+            "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert "5 trial(s)" in result.stdout
+
+
+def test_bad_flag_is_one_line_exit_2():
+    result = _run_cli("run", "scenarios/batch_sweep.yaml", "--frobnicate")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "benchharness: unrecognized arguments: --frobnicate (see --help)"]

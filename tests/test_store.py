@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchharness.errors import UserError
+from benchharness.execute import open_run
+from benchharness.plan import expand
+from benchharness.record import empty_record
+from benchharness.store import RunDir, load_frame, read_trials
+
+
+def record(tid, batch=32, status="ok"):
+    r = empty_record(tid, 0, {"batch_size": batch})
+    r.update(status=status, epoch_time_s=1.0 / batch)
+    return r
+
+
+def test_create_never_overwrites(tmp_path):
+    a = RunDir.create(tmp_path, "same", {})
+    b = RunDir.create(tmp_path, "same", {})
+    assert a.path != b.path
+    assert a.path.name.startswith("same-") and (a.path / "run.json").is_file()
+    assert {p.name for p in a.path.iterdir()} >= {"run.json", "logs", "samples", "tensorboard"}
+
+
+def test_name_is_made_directory_safe(tmp_path):
+    run = RunDir.create(tmp_path, "a/b <script>", {})
+    assert run.path.parent == tmp_path and "/" not in run.path.name and "<" not in run.path.name
+
+
+def test_append_and_read_back(tmp_path):
+    run = RunDir.create(tmp_path, "r", {})
+    run.append_record(record("t1", 32))
+    run.append_record(record("t2", 64))
+    contents = run.read_trials()
+    assert [r["trial_id"] for r in contents.records] == ["t1", "t2"] and contents.torn_tail is None
+    frame = load_frame(run.path)
+    assert list(frame["params.batch_size"]) == [32, 64]
+    assert "epoch_time_s" in frame.columns
+
+
+def test_torn_last_line_is_reported_and_set_aside(tmp_path):
+    run = RunDir.create(tmp_path, "r", {})
+    run.append_record(record("t1"))
+    with open(run.trials_path, "a") as f:
+        f.write('{"trial_id": "t2", "stat')  # a crash mid-write
+    contents = run.read_trials()
+    assert [r["trial_id"] for r in contents.records] == ["t1"]
+    assert contents.torn_tail == '{"trial_id": "t2", "stat'
+    side = run.set_aside_torn_tail(contents.torn_tail)
+    assert side.read_text() == contents.torn_tail
+    run.append_record(record("t2"))
+    assert [r["trial_id"] for r in run.read_trials().records] == ["t1", "t2"]
+
+
+def test_corrupt_middle_line_is_a_user_error_with_line(tmp_path):
+    path = tmp_path / "trials.jsonl"
+    path.write_text(json.dumps(record("t1")) + "\n{broken\n" + json.dumps(record("t3")) + "\n")
+    with pytest.raises(UserError) as caught:
+        read_trials(path)
+    assert caught.value.lines[0].startswith(f"{path}:2: not a valid trial record")
+
+
+def test_open_rejects_non_run_dirs_and_newer_schema(tmp_path):
+    with pytest.raises(UserError, match="not a run directory"):
+        RunDir.open(tmp_path)
+    run = RunDir.create(tmp_path, "r", {})
+    run.update_run_json(schema_version=999)
+    with pytest.raises(UserError, match="schema_version: 999 is newer"):
+        RunDir.open(run.path)
+
+
+def test_resume_skips_recorded_trials_and_reruns_torn_one(tmp_path, scenario_file):
+    loaded = scenario_file("name: r\nsweep:\n  batch_size: [32, 64, 128]\n")
+    trials = expand(loaded.scenario)
+    run, todo = open_run(loaded, trials, tmp_path / "results", None, warn=print)
+    assert todo == trials
+    run.append_record(record(trials[0].trial_id))
+    with open(run.trials_path, "a") as f:
+        f.write(json.dumps(record(trials[1].trial_id))[:40])
+    notices = []
+    again, todo = open_run(loaded, trials, tmp_path / "ignored", run.path, warn=notices.append)
+    assert again.path == run.path
+    assert [t.trial_id for t in todo] == [trials[1].trial_id, trials[2].trial_id]
+    assert "cut off mid-write" in notices[0]
+
+
+def test_resume_refuses_a_changed_scenario(tmp_path, scenario_file):
+    loaded = scenario_file("name: r\nsweep:\n  batch_size: [32]\n")
+    run, _ = open_run(loaded, expand(loaded.scenario), tmp_path, None, warn=print)
+    changed = scenario_file("name: r\nsweep:\n  batch_size: [32, 64]\n")
+    with pytest.raises(UserError, match="scenario.sha256: .* changed since this run started"):
+        open_run(changed, expand(changed.scenario), tmp_path, run.path, warn=print)
