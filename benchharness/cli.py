@@ -24,11 +24,16 @@ out = Console()
 err = Console(stderr=True)
 
 
+def say(console: Console, text: str) -> None:
+    """Print plain text as one line, however narrow the terminal: paths and commands get copied."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports bad flags as one line with exit code 2 (its default), no usage dump."""
 
     def error(self, message: str):
-        err.print(f"benchharness: {message} (see --help)", markup=False, highlight=False)
+        say(err, f"benchharness: {message} (see --help)")
         raise SystemExit(EXIT_USAGE)
 
 
@@ -67,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         return {"run": cmd_run, "validate": cmd_validate, "models": cmd_models}[args.verb](args)
     except UserError as exc:
         for line in exc.lines:
-            err.print(line, markup=False, highlight=False, soft_wrap=True)
+            say(err, line)
         return EXIT_USAGE
 
 
@@ -91,7 +96,7 @@ def print_plan(loaded, trials) -> None:
 
 def print_warnings(loaded) -> None:
     for warning in loaded.warnings:
-        err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
+        say(err, f"warning: {warning}")
 
 
 def cmd_validate(args) -> int:
@@ -106,7 +111,7 @@ def cmd_validate(args) -> int:
             problems += exc.lines
             continue
         print_warnings(loaded)
-        out.print(f"{path}: ok, {len(expand(loaded.scenario))} trial(s)", highlight=False)
+        say(out, f"{path}: ok, {len(expand(loaded.scenario))} trial(s)")
     if problems:
         raise UserError(problems)
     return EXIT_OK
@@ -128,21 +133,20 @@ def cmd_run(args) -> int:
     from benchharness.execute import open_run, run_sweep
     from benchharness.progress import SweepProgress
 
-    run, todo = open_run(loaded, trials, args.out, args.resume, warn=lambda line: err.print(
-        f"warning: {line}", markup=False, highlight=False, soft_wrap=True))
+    run, todo = open_run(loaded, trials, args.out, args.resume, warn=lambda line: say(err, f"warning: {line}"))
     resume_cmd = f"benchharness run {shlex.quote(str(args.scenario))} --resume {shlex.quote(str(run.path))}"
-    err.print(f"{len(todo)} of {len(trials)} trial(s) to run; results in {run.path}", highlight=False)
+    say(err, f"{len(todo)} of {len(trials)} trial(s) to run; results in {run.path}")
     try:
         with SweepProgress(err, trials, todo) as progress:
             records = run_sweep(run, loaded.scenario.runtime.model_dump(), todo,
                                 on_event=progress.on_event, on_record=progress.on_record)
     except KeyboardInterrupt:
         done = len(run.read_trials().records)
-        err.print(f"\nInterrupted: {done} of {len(trials)} trial(s) recorded in {run.path}", highlight=False)
-        err.print(f"Resume with: {resume_cmd}", markup=False, highlight=False)
+        say(err, f"\nInterrupted: {done} of {len(trials)} trial(s) recorded in {run.path}")
+        say(err, f"Resume with: {resume_cmd}")
         return EXIT_INTERRUPTED
     print_summary(records, trials)
-    out.print(f"run directory: {run.path}", highlight=False)
+    say(out, f"run directory: {run.path}")
     bad = [r for r in records if r["status"] in ("failed", "timeout")]
     return EXIT_TRIAL_FAILED if bad else EXIT_OK
 

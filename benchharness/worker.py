@@ -40,6 +40,12 @@ def import_tensorflow():
     return tf
 
 
+def import_keras():
+    import tf_keras
+
+    return tf_keras
+
+
 def configure_devices(tf_config, runtime: dict) -> list:
     """Apply memory growth or a memory cap to every visible GPU; must run before any op.
 
@@ -202,8 +208,7 @@ def run_trial(spec: dict, events: EventLog) -> dict:
     params, runtime = spec["params"], spec["runtime"]
     tf = import_tensorflow()
     configure_devices(tf.config, runtime)  # before anything touches a GPU
-    import tf_keras as keras
-
+    keras = import_keras()
     configure_keras(keras, runtime, params["seed"])
     model = build_model(keras, params)
     compile_model(keras, model, params, runtime)

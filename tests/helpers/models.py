@@ -1,0 +1,34 @@
+"""Test-only models, referenced from scenarios as ``tests/helpers/models.py:NAME``."""
+
+from __future__ import annotations
+
+import time
+
+
+def tiny_mlp(params):
+    """A very small model on 28x28 inputs: fast enough for end-to-end tests of real processes."""
+    import tf_keras as keras
+
+    return keras.Sequential([keras.layers.InputLayer(input_shape=(28, 28)), keras.layers.Flatten(),
+                             keras.layers.Dense(16, activation="relu"), keras.layers.Dense(10)])
+
+
+def oom_model(params):
+    """Raises the error TensorFlow raises when a GPU allocation fails."""
+    import tensorflow as tf
+
+    raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor with shape[4096,4096] (test)")
+
+
+def failing_model(params):
+    raise RuntimeError("this model is broken on purpose")
+
+
+def hanging_model(params):
+    """Never returns: the trial must be killed at its timeout."""
+    while True:
+        time.sleep(1)
+
+
+def not_a_model(params):
+    return "a string"

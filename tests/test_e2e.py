@@ -1,0 +1,137 @@
+"""End to end: the CLI runs real sweeps in real worker processes (TensorFlow on the CPU)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+REPO = Path(__file__).parent.parent
+HELPERS = REPO / "tests" / "helpers" / "models.py"
+
+pytestmark = pytest.mark.slow
+
+
+def model(name: str) -> str:
+    return f"{HELPERS}:{name}"
+
+
+def cli(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "benchharness", *map(str, args)], capture_output=True, text=True,
+                          cwd=REPO, timeout=600, **kwargs)
+
+
+def only_run_dir(parent: Path) -> Path:
+    (run_dir,) = list(parent.iterdir())
+    return run_dir
+
+
+def records(run_dir: Path) -> list[dict]:
+    path = run_dir / "trials.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_sweep_with_an_oom_trial_goes_on(tmp_path):
+    scenario = tmp_path / "oom.yaml"
+    scenario.write_text(f"""
+name: e2e
+defaults:
+  epochs: 2
+  samples_per_epoch: 512
+sweep:
+  model: ["{model('oom_model')}", "{model('tiny_mlp')}"]
+  batch_size: [32, 64]
+exclude:
+  - model: "{model('oom_model')}"
+    batch_size: 64
+""")
+    result = cli("run", scenario, "--out", tmp_path / "results")
+    assert result.returncode == 0, result.stderr  # an OOM is a measured result, not a failure
+    run_dir = only_run_dir(tmp_path / "results")
+    assert result.stdout.strip().splitlines()[-1] == f"run directory: {run_dir}"
+    oom, *oks = records(run_dir)
+    assert oom["status"] == "oom" and "ResourceExhaustedError" in oom["error"]
+    assert oom["epoch_time_s"] is None and oom["throughput_sps"] is None
+    assert [r["params"]["batch_size"] for r in oks] == [32, 64]
+    for r in oks:
+        assert r["status"] == "ok" and r["error"] is None
+        assert [e["epoch"] for e in r["epochs"]] == [0, 1]
+        assert r["epochs"][1]["samples"] == 512 and r["epochs"][1]["steps"] == 512 // r["params"]["batch_size"]
+        assert r["epoch_time_s"] == r["epochs"][1]["seconds"]
+        assert r["throughput_sps"] == pytest.approx(512 / r["epoch_time_s"])
+        assert r["step_time_ms"]["p50"] > 0 and r["first_epoch_s"] > 0 and r["wall_s"] > r["startup_s"] > 0
+        assert r["device"]["kind"] == "cpu"
+        assert r["eval"] is None and r["mfu"] is None  # not measured: null, never invented
+    run_json = json.loads((run_dir / "run.json").read_text())
+    assert run_json["environment"]["tensorflow"]["tf_keras"].startswith("2.")
+    assert run_json["scenario"]["source"] == str(scenario) and run_json["finished_utc"]
+    assert (run_dir / "logs" / f"{oom['trial_id']}.log").read_text().count("ResourceExhaustedError") >= 1
+    assert "ResourceExhaustedError" not in result.stdout  # TensorFlow's noise stays in the log files
+
+
+def test_timeout_and_failure_are_recorded_and_exit_1(tmp_path):
+    scenario = tmp_path / "bad.yaml"
+    scenario.write_text(f"""
+name: e2e-bad
+defaults:
+  timeout_s: 8
+sweep:
+  model: ["{model('hanging_model')}", "{model('failing_model')}", "{model('not_a_model')}"]
+""")
+    started = time.monotonic()
+    result = cli("run", scenario, "--out", tmp_path / "results")
+    assert result.returncode == 1
+    hang, fail, wrong = records(only_run_dir(tmp_path / "results"))
+    assert hang["status"] == "timeout" and "timeout_s=8" in hang["error"]
+    assert 8 <= hang["wall_s"] < 20
+    assert fail["status"] == "failed" and fail["error"].startswith("RuntimeError: this model is broken on purpose")
+    assert wrong["status"] == "failed" and "not a tf_keras Model" in wrong["error"]
+    assert time.monotonic() - started < 120
+    assert not [p for p in psutil.process_iter(["cmdline"]) if "benchharness.worker" in " ".join(p.info["cmdline"] or [])]
+
+
+def test_ctrl_c_keeps_finished_records_and_resume_completes(tmp_path):
+    scenario = tmp_path / "sigint.yaml"
+    scenario.write_text(f"""
+name: e2e-sigint
+defaults:
+  model: "{model('tiny_mlp')}"
+  epochs: 2
+  samples_per_epoch: 256
+sweep:
+  batch_size: [16, 32, 64]
+""")
+    out = tmp_path / "results"
+    proc = subprocess.Popen([sys.executable, "-m", "benchharness", "run", str(scenario), "--out", str(out)],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (out.exists() and any(out.iterdir()) and records(only_run_dir(out))):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    run_dir = only_run_dir(out)
+    kept = records(run_dir)
+    assert 1 <= len(kept) < 3 and all(r["status"] == "ok" for r in kept)
+    resume_line = next(line for line in stderr.splitlines() if line.startswith("Resume with: "))
+    assert resume_line == f"Resume with: benchharness run {scenario} --resume {run_dir}"
+    assert not [p for p in psutil.process_iter(["cmdline"]) if "benchharness.worker" in " ".join(p.info["cmdline"] or [])]
+
+    resumed = cli("run", scenario, "--resume", run_dir)
+    assert resumed.returncode == 0, resumed.stderr
+    final = records(run_dir)
+    assert final[: len(kept)] == kept
+    assert sorted(r["params"]["batch_size"] for r in final) == [16, 32, 64]
+    assert len({r["trial_id"] for r in final}) == 3
+
+
+def test_resume_of_a_path_that_is_not_a_run_dir_is_exit_2(tmp_path):
+    result = cli("run", "scenarios/batch_sweep.yaml", "--resume", tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"{tmp_path}: not a run directory (no run.json)"

@@ -1,0 +1,126 @@
+"""Worker set-up order and helpers, with TensorFlow's device list replaced by fakes."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchharness import worker
+
+
+class FakeConfig:
+    """Stands in for ``tf.config``; records every call in order."""
+
+    def __init__(self, gpus):
+        self.calls = []
+        self._gpus = gpus
+        config = self
+
+        class Experimental:
+            @staticmethod
+            def set_memory_growth(gpu, enabled):
+                config.calls.append(("set_memory_growth", gpu, enabled))
+
+        self.experimental = Experimental()
+
+    def list_physical_devices(self, kind):
+        self.calls.append(("list_physical_devices", kind))
+        return list(self._gpus) if kind == "GPU" else []
+
+    def LogicalDeviceConfiguration(self, memory_limit):
+        return ("logical", memory_limit)
+
+    def set_logical_device_configuration(self, gpu, configs):
+        self.calls.append(("set_logical_device_configuration", gpu, configs))
+
+
+def test_memory_growth_on_every_gpu():
+    config = FakeConfig(["GPU:0", "GPU:1", "GPU:2"])
+    assert worker.configure_devices(config, {"memory_growth": True, "memory_limit_mb": None}) == ["GPU:0", "GPU:1", "GPU:2"]
+    assert config.calls[1:] == [("set_memory_growth", g, True) for g in ("GPU:0", "GPU:1", "GPU:2")]
+
+
+def test_memory_limit_is_a_virtual_device_instead_of_growth():
+    config = FakeConfig(["GPU:0", "GPU:1"])
+    worker.configure_devices(config, {"memory_growth": False, "memory_limit_mb": 2048})
+    assert config.calls[1:] == [("set_logical_device_configuration", g, [("logical", 2048)]) for g in ("GPU:0", "GPU:1")]
+    assert not any(c[0] == "set_memory_growth" for c in config.calls)
+
+
+def test_no_gpu_no_calls():
+    config = FakeConfig([])
+    worker.configure_devices(config, {"memory_growth": True})
+    assert config.calls == [("list_physical_devices", "GPU")]
+
+
+class Reached(Exception):
+    pass
+
+
+def test_devices_configured_before_keras_or_any_op(monkeypatch, tmp_path):
+    """run_trial configures every GPU before Keras is imported or a model, seed or dataset exists."""
+    config = FakeConfig(["GPU:0", "GPU:1"])
+
+    class FakeTF:
+        pass
+
+    FakeTF.config = config
+    monkeypatch.setattr(worker, "import_tensorflow", lambda: FakeTF)
+
+    def first_use():
+        config.calls.append(("import_keras",))
+        raise Reached
+
+    monkeypatch.setattr(worker, "import_keras", first_use)
+    spec = {"params": {"seed": 0}, "runtime": {"memory_growth": True}, "events_path": str(tmp_path / "e")}
+    with pytest.raises(Reached):
+        worker.run_trial(spec, worker.EventLog(spec["events_path"]))
+    names = [c[0] for c in config.calls]
+    assert names == ["list_physical_devices", "set_memory_growth", "set_memory_growth", "import_keras"]
+
+
+def test_error_line_and_oom_detection():
+    class ResourceExhaustedError(Exception):
+        pass
+
+    assert worker.is_oom(ResourceExhaustedError("x")) and worker.is_oom(MemoryError())
+    assert not worker.is_oom(ValueError("x"))
+    assert worker.error_line(ValueError("first\nsecond")) == "ValueError: first"
+
+
+@pytest.fixture(scope="module")
+def keras():
+    worker.import_tensorflow()
+    return worker.import_keras()
+
+
+def test_loss_follows_the_output_layer(keras):
+    logits = keras.Sequential([keras.layers.InputLayer(input_shape=(4,)), keras.layers.Dense(3)])
+    probs = keras.Sequential([keras.layers.InputLayer(input_shape=(4,)), keras.layers.Dense(3, activation="softmax")])
+    binary = keras.Sequential([keras.layers.InputLayer(input_shape=(4,)), keras.layers.Dense(1),
+                               keras.layers.Activation("sigmoid")])
+    assert worker.make_loss(keras, logits).get_config()["from_logits"] is True
+    assert worker.make_loss(keras, probs).get_config()["from_logits"] is False
+    assert isinstance(worker.make_loss(keras, binary), keras.losses.BinaryCrossentropy)
+    assert worker.make_loss(keras, binary).get_config()["from_logits"] is False
+
+
+def test_tutorial_cnn_matches_the_guide(keras):
+    from benchharness.models.tutorial import build_tutorial_cnn
+
+    model = build_tutorial_cnn({})
+    assert model.count_params() == 20410
+    assert worker.input_spec(model) == ((28, 28), "image", 10)
+
+
+def test_user_model_that_is_not_a_keras_model_is_refused(keras):
+    with pytest.raises(TypeError, match="returned builtins.str, not a tf_keras Model"):
+        worker.build_model(keras, {"model": "tests/helpers/models.py:not_a_model"})
+
+
+def test_user_reference_errors_name_the_reference():
+    from benchharness.models import resolve_builder
+
+    with pytest.raises(ValueError, match="'tests/helpers/models.py:nope': tests/helpers/models.py has no function 'nope'"):
+        resolve_builder("tests/helpers/models.py:nope")
+    with pytest.raises(ValueError, match="'no_such_module_xyz:f': import failed: ModuleNotFoundError"):
+        resolve_builder("no_such_module_xyz:f")
