@@ -13,15 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
 
-import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic_core import PydanticCustomError
 
 from benchharness.datasets import check_dataset_name
 from benchharness.errors import UserError
 from benchharness.models import check_model_name
-
-Path_ = tuple[Any, ...]  # a location in the document: keys and list indexes
+from benchharness.yamldoc import Document, Path_, dotted, line_of, read_yaml, yaml_repr
 
 
 def _registry_check(checker):
@@ -157,91 +155,7 @@ class LoadedScenario:
 
 
 # --------------------------------------------------------------------------------------------
-# YAML with line numbers and duplicate-key detection
-
-
-@dataclass
-class _Document:
-    data: Any
-    lines: dict[Path_, int]  # location -> 1-based line
-    problems: list[tuple[int, Path_, str]]  # (line, location, message)
-
-
-def _compose(text: str, source: str) -> _Document:
-    """Parse YAML safely, keeping the line of every key and reporting duplicate keys.
-
-    Raises UserError for syntax errors (with line and column) and empty files.
-    """
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-    except yaml.MarkedYAMLError as exc:
-        raise UserError(_syntax_error_line(exc, source)) from None
-    except yaml.YAMLError as exc:
-        raise UserError(f"{source}:1: YAML error: {exc}") from None
-    finally:
-        loader.dispose()
-    if node is None:
-        raise UserError(f"{source}:1: file is empty; a scenario needs at least 'name'")
-    doc = _Document(None, {}, [])
-    doc.data = _node_to_python(node, (), doc, yaml.SafeLoader(""))
-    return doc
-
-
-def _syntax_error_line(exc: yaml.MarkedYAMLError, source: str) -> str:
-    """One line: where PyYAML noticed the problem, and where the construct it was reading began."""
-    mark = exc.problem_mark or exc.context_mark
-    where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-    message = " ".join((exc.problem or exc.context or "invalid YAML").split())
-    if exc.context and exc.context_mark and exc.problem:
-        start = exc.context_mark
-        message += f" ({exc.context} that starts on line {start.line + 1}, column {start.column + 1})"
-    return f"{where}: YAML syntax error: {message}"
-
-
-def _node_to_python(node, path: Path_, doc: _Document, constructor) -> Any:
-    doc.lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        result: dict = {}
-        for key_node, value_node in node.value:
-            key = constructor.construct_object(key_node, deep=True)
-            line = key_node.start_mark.line + 1
-            if not isinstance(key, (str, int, float, bool)):
-                doc.problems.append((line, path, f"key {key!r} must be a plain name"))
-                continue
-            child = (*path, key)
-            if key in result:
-                doc.problems.append((line, child, f"duplicate key (first on line {doc.lines[child]}); "
-                                     "YAML would silently keep the last value"))
-                continue
-            doc.lines[child] = line
-            result[key] = _node_to_python(value_node, child, doc, constructor)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_node_to_python(item, (*path, i), doc, constructor) for i, item in enumerate(node.value)]
-    return constructor.construct_object(node, deep=True)
-
-
-# --------------------------------------------------------------------------------------------
 # Error wording
-
-
-def dotted(path: Path_) -> str:
-    """``("sweep", "batch_size", 1)`` -> ``"sweep.batch_size[1]"``."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
-
-
-def _line_of(path: Path_, lines: dict[Path_, int]) -> int:
-    for cut in range(len(path), -1, -1):
-        if path[:cut] in lines:
-            return lines[path[:cut]]
-    return 1
 
 
 def _known_keys(parent: Path_) -> tuple[str, ...]:
@@ -284,15 +198,6 @@ def _trim_loc(loc: tuple) -> Path_:
     return tuple(loc[:depth])
 
 
-def yaml_repr(value: Any) -> str:
-    """A value as the scenario's author wrote it: true/false/null rather than Python's spelling."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    return repr(value)
-
-
 def _pydantic_message(err: dict, path: Path_) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
@@ -333,7 +238,7 @@ def _warnings(scenario: Scenario, data: dict, source: str, lines: dict) -> list[
         wanted = entry.model_dump(exclude_none=True)
         if not any(matches(point, wanted) for point in points):
             path = ("exclude", i)
-            warnings.append(f"{source}:{_line_of(path, lines)}: {dotted(path)}: matches no trial of the sweep")
+            warnings.append(f"{source}:{line_of(path, lines)}: {dotted(path)}: matches no trial of the sweep")
     return warnings
 
 
@@ -353,27 +258,16 @@ def load_scenario(path: str | Path) -> LoadedScenario:
     Raises ``UserError`` listing every problem found, each as ``file:line: dotted.key: message``.
     """
     path = Path(path)
-    source = str(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"{source}: no such scenario file") from None
-    except OSError as exc:
-        raise UserError(f"{source}: cannot read: {exc.strerror}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    doc = _compose(text, source)
+    raw, doc = read_yaml(path, what="scenario file")
     return _validate(doc, path, hashlib.sha256(raw).hexdigest())
 
 
-def _validate(doc: _Document, path: Path, sha256: str) -> LoadedScenario:
+def _validate(doc: Document, path: Path, sha256: str) -> LoadedScenario:
     source = str(path)
     problems: list[tuple[int, Path_, str]] = list(doc.problems)
 
     def add(loc: Path_, message: str) -> None:
-        problems.append((_line_of(loc, doc.lines), loc, message))
+        problems.append((line_of(loc, doc.lines), loc, message))
 
     scenario = None
     if not isinstance(doc.data, dict):
