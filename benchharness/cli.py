@@ -139,7 +139,8 @@ def cmd_run(args) -> int:
     try:
         with SweepProgress(err, trials, todo) as progress:
             records = run_sweep(run, loaded.scenario.runtime.model_dump(), todo,
-                                on_event=progress.on_event, on_record=progress.on_record)
+                                on_event=progress.on_event, on_record=progress.on_record,
+                                warn=lambda line: say(err, f"warning: {line}"))
     except KeyboardInterrupt:
         done = len(run.read_trials().records)
         say(err, f"\nInterrupted: {done} of {len(trials)} trial(s) recorded in {run.path}")

@@ -23,6 +23,7 @@ from typing import Callable
 from benchharness.plan import Trial
 from benchharness.record import classify, empty_record, summarize_epochs
 from benchharness.store import RunDir
+from benchharness.telemetry import Sampler
 
 POLL_S = 0.2
 LOG_TAIL_BYTES = 4096
@@ -64,6 +65,12 @@ def kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
+def host_memory_mb() -> float:
+    import psutil
+
+    return psutil.virtual_memory().total / 2**20
+
+
 def read_log_tail(path: Path) -> str:
     try:
         with open(path, "rb") as f:
@@ -79,6 +86,7 @@ class Executor:
 
     run: RunDir
     runtime: dict
+    sampler: "Sampler | None" = None
     on_event: EventCallback = lambda trial, event: None
     python: str = sys.executable
     tf_environment: dict | None = field(default=None, init=False)
@@ -92,25 +100,44 @@ class Executor:
                     "events_path": str(events.path),
                     "tensorboard_dir": str(self.run.tensorboard_dir(trial.trial_id))}
             started = time.monotonic()
-            returncode, timed_out = self._spawn_and_wait(trial, spec, events)
+            returncode, timed_out, samples = self._spawn_and_wait(trial, spec, events)
             wall_s = time.monotonic() - started
             events.poll()
         record = self._build_record(trial, events, returncode, timed_out, started, wall_s)
+        if samples is not None:
+            record["telemetry"] = self._telemetry(trial, samples, record, events.last("result"))
         self.run.append_record(record)
         return record
 
-    def _spawn_and_wait(self, trial: Trial, spec: dict, events: EventsReader) -> tuple[int, bool]:
+    def _telemetry(self, trial: Trial, samples, record: dict, result: dict | None) -> dict:
+        from benchharness.telemetry.summary import summarize, total_memory_mb, write_csv
+
+        write_csv(samples, self.run.samples_path(trial.trial_id))
+        total = total_memory_mb(samples) if samples.source != "cpu" else host_memory_mb()
+        telemetry = summarize(samples, record["epochs"], total)
+        telemetry["tf_peak_mb"] = (result or {}).get("tf_peak_mb")
+        return telemetry
+
+    def _spawn_and_wait(self, trial: Trial, spec: dict, events: EventsReader):
+        """Returns (returncode, timed_out, samples or None)."""
         env = os.environ | {"TF_USE_LEGACY_KERAS": "1", "PYTHONUNBUFFERED": "1"}
         with open(self.run.log_path(trial.trial_id), "ab") as log:
             proc = subprocess.Popen([self.python, "-m", "benchharness.worker"], stdin=subprocess.PIPE,
                                     stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            if self.sampler is not None:
+                self.sampler.start(proc.pid, trial.params)
+            samples = None
             try:
                 proc.stdin.write(json.dumps(spec).encode())
                 proc.stdin.close()
-                return self._wait(trial, proc, events, trial.params["timeout_s"])
+                returncode, timed_out = self._wait(trial, proc, events, trial.params["timeout_s"])
             except BaseException:  # Ctrl-C or anything else: never leave a worker behind
                 kill_group(proc)
                 raise
+            finally:
+                if self.sampler is not None:
+                    samples = self.sampler.stop()
+            return returncode, timed_out, samples
 
     def _wait(self, trial: Trial, proc: subprocess.Popen, events: EventsReader, timeout_s: float):
         deadline = time.monotonic() + timeout_s
@@ -191,13 +218,19 @@ def open_run(loaded, trials: list[Trial], out_dir: Path, resume_dir: Path | None
 
 
 def run_sweep(run: RunDir, runtime: dict, todo: list[Trial], on_event: EventCallback,
-              on_record: Callable[[Trial, dict], None]) -> list[dict]:
+              on_record: Callable[[Trial, dict], None], warn: Callable[[str], None]) -> list[dict]:
     """Run ``todo`` in order, appending each record as it finishes; returns every record in the run.
 
     A trial's outcome never stops the sweep. KeyboardInterrupt propagates after the running trial's
     worker is killed; finished records are already on disk.
     """
-    executor = Executor(run, runtime, on_event=on_event)
+    from benchharness.telemetry import make_sampler
+
+    sampler = make_sampler(runtime["sample_interval_ms"], warn)
+    gpus = sampler.describe()
+    if gpus:
+        run.update_run_json(environment=run.run_json().get("environment", {}) | {"gpus": gpus})
+    executor = Executor(run, runtime, sampler=sampler, on_event=on_event)
     try:
         for trial in todo:
             record = executor.run_trial(trial)

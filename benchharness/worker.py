@@ -221,7 +221,16 @@ def run_trial(spec: dict, events: EventLog) -> dict:
         "epochs": timer.epochs,
         "device": describe_device(tf),
         "environment": tensorflow_environment(tf),
+        "tf_peak_mb": tensorflow_peak_mb(tf),
     }
+
+
+def tensorflow_peak_mb(tf) -> float | None:
+    """TensorFlow's own peak allocation on the first GPU (MiB), beside NVML's device-wide figure;
+    None on the CPU, where TensorFlow does not track it."""
+    if not tf.config.list_physical_devices("GPU"):
+        return None
+    return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
 
 
 def error_line(exc: BaseException) -> str:

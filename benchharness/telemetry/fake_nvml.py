@@ -1,0 +1,205 @@
+"""A fake ``pynvml`` for CI: the NVML sampler's own code runs against it, without a GPU.
+
+Selected with ``BENCHHARNESS_FAKE_NVML=1`` (default profile) or ``BENCHHARNESS_FAKE_NVML=path.yaml``.
+Results and reports label it ``fake-nvml``. It is deterministic: while a trial runs, with batch
+size ``b``:
+
+- utilization.gpu  = round(100 * (1 - exp(-b / util_scale_batch)))   (32 -> 22 %, 128 -> 63 %, 512 -> 98 %)
+- utilization.memory = utilization.gpu // 2
+- memory used       = base_mem_mb + mem_per_sample_mb * b  (MiB), also reported as the trial's own
+- power             = power_idle_w + (power_max_w - power_idle_w) * utilization.gpu / 100
+- energy counter    = the integral of that power since the fake was created (mJ)
+- temperature 40 + utilization.gpu / 4 C, SM clock 1410 MHz, clocks-event reasons 0
+
+and idle figures (0 %, 0 MiB used, power_idle_w) otherwise. ``fail_from_s`` makes every NVML call
+fail (NVML_ERROR_UNKNOWN) that many seconds after a trial starts; ``lost_at_s`` makes the GPU
+disappear (NVML_ERROR_GPU_IS_LOST): both exist to test the sampler's fault handling.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from benchharness.errors import UserError
+from benchharness.telemetry.nvml import NvmlSampler
+from benchharness.yamldoc import dotted, line_of, read_yaml, yaml_repr
+
+MIB = 2**20
+
+
+class FakeProfile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = "Fake GPU"
+    driver: str = "fake-0.0"
+    memory_total_mb: int = Field(8192, gt=0)
+    base_mem_mb: float = Field(300.0, ge=0)
+    mem_per_sample_mb: float = Field(4.0, ge=0)
+    util_scale_batch: float = Field(128.0, gt=0)
+    power_idle_w: float = Field(30.0, ge=0)
+    power_max_w: float = Field(250.0, gt=0)
+    fail_from_s: float | None = Field(None, ge=0)
+    lost_at_s: float | None = Field(None, ge=0)
+
+
+def load_profile(path: str | None) -> FakeProfile:
+    """The default profile, or one from a YAML/JSON file (errors name the file, line and key)."""
+    if path is None:
+        return FakeProfile()
+    raw, doc = read_yaml(Path(path), what="fake NVML profile")
+    try:
+        return FakeProfile.model_validate(doc.data if doc.data is not None else {})
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            lines.append(f"{path}:{line_of(loc, doc.lines)}: {dotted(loc)}: {err['msg']}, got {yaml_repr(err['input'])}")
+        raise UserError(lines) from None
+
+
+class NVMLError(Exception):
+    def __init__(self, value: int):
+        self.value = value
+        super().__init__({999: "Unknown Error", 15: "GPU is lost", 3: "Not Supported"}.get(value, str(value)))
+
+
+class FakeNvml:
+    """Module-like: the functions and constants of ``pynvml`` that the sampler uses."""
+
+    NVMLError = NVMLError
+    NVML_ERROR_UNKNOWN = 999
+    NVML_ERROR_GPU_IS_LOST = 15
+    NVML_TEMPERATURE_GPU = 0
+    NVML_CLOCK_SM = 1
+    nvmlMemory_v2 = 0x02000028
+
+    def __init__(self, profile: FakeProfile, clock=time.monotonic):
+        self.profile = profile
+        self.clock = clock
+        self._pid: int | None = None
+        self._batch = 0
+        self._started_at: float | None = None
+        self._energy_mj = 0.0
+        self._energy_t = clock()
+
+    # -- driven by FakeNvmlSampler ---------------------------------------------------------------
+
+    def set_workload(self, pid: int | None, batch_size: int) -> None:
+        self._accumulate_energy()
+        self._pid, self._batch = pid, batch_size
+        self._started_at = self.clock() if pid is not None else None
+
+    # -- the model ------------------------------------------------------------------------------
+
+    def utilization_pct(self) -> int:
+        if self._pid is None:
+            return 0
+        return round(100 * (1 - math.exp(-self._batch / self.profile.util_scale_batch)))
+
+    def used_mb(self) -> float:
+        return self.profile.base_mem_mb + self.profile.mem_per_sample_mb * self._batch if self._pid is not None else 0.0
+
+    def power_w(self) -> float:
+        p = self.profile
+        return p.power_idle_w + (p.power_max_w - p.power_idle_w) * self.utilization_pct() / 100
+
+    def _accumulate_energy(self) -> None:
+        now = self.clock()
+        self._energy_mj += self.power_w() * (now - self._energy_t) * 1000.0
+        self._energy_t = now
+
+    def _check(self) -> None:
+        if self._started_at is None:
+            return
+        elapsed = self.clock() - self._started_at
+        p = self.profile
+        if p.lost_at_s is not None and elapsed >= p.lost_at_s:
+            raise NVMLError(self.NVML_ERROR_GPU_IS_LOST)
+        if p.fail_from_s is not None and elapsed >= p.fail_from_s:
+            raise NVMLError(self.NVML_ERROR_UNKNOWN)
+
+    # -- pynvml's API ---------------------------------------------------------------------------
+
+    def nvmlInit(self):
+        pass
+
+    def nvmlShutdown(self):
+        pass
+
+    def nvmlDeviceGetCount(self):
+        return 1
+
+    def nvmlDeviceGetHandleByIndex(self, index):
+        if index != 0:
+            raise NVMLError(2)
+        return "fake-handle-0"
+
+    def nvmlDeviceGetHandleByUUID(self, uuid):
+        return self.nvmlDeviceGetHandleByIndex(0 if uuid == "GPU-fake-0" else 1)
+
+    def nvmlSystemGetDriverVersion(self):
+        return self.profile.driver
+
+    def nvmlDeviceGetName(self, handle):
+        return self.profile.name
+
+    def nvmlDeviceGetUtilizationRates(self, handle):
+        self._check()
+        util = self.utilization_pct()
+        return SimpleNamespace(gpu=util, memory=util // 2)
+
+    def nvmlDeviceGetMemoryInfo(self, handle, version=None):
+        self._check()
+        total = self.profile.memory_total_mb * MIB
+        used = int(self.used_mb() * MIB)
+        return SimpleNamespace(total=total, used=used, free=total - used, reserved=0, version=version)
+
+    def nvmlDeviceGetPowerUsage(self, handle):
+        self._check()
+        return int(self.power_w() * 1000)
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle):
+        self._check()
+        self._accumulate_energy()
+        return int(self._energy_mj)
+
+    def nvmlDeviceGetTemperature(self, handle, sensor):
+        self._check()
+        return 40 + self.utilization_pct() // 4
+
+    def nvmlDeviceGetClockInfo(self, handle, clock_type):
+        self._check()
+        return 1410
+
+    def nvmlDeviceGetCurrentClocksEventReasons(self, handle):
+        self._check()
+        return 0
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle):
+        self._check()
+        if self._pid is None:
+            return []
+        return [SimpleNamespace(pid=self._pid, usedGpuMemory=int(self.used_mb() * MIB))]
+
+
+class FakeNvmlSampler(NvmlSampler):
+    """The real NVML sampler over :class:`FakeNvml`; it tells the fake which trial is running."""
+
+    source = "fake-nvml"
+
+    def __init__(self, profile: FakeProfile, interval_s: float, clock=time.monotonic):
+        super().__init__(FakeNvml(profile, clock), interval_s)
+
+    def start(self, pid: int, params: dict) -> None:
+        self.nvml.set_workload(pid, params.get("batch_size", 0))
+        super().start(pid, params)
+
+    def stop(self):
+        samples = super().stop()
+        self.nvml.set_workload(None, 0)
+        return samples
