@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -43,7 +44,9 @@ def test_sweep_with_an_oom_trial_goes_on(tmp_path):
 name: e2e
 defaults:
   epochs: 2
-  samples_per_epoch: 512
+  samples_per_epoch: 4096
+runtime:
+  sample_interval_ms: 20
 sweep:
   model: ["{model('oom_model')}", "{model('tiny_mlp')}"]
   batch_size: [32, 64]
@@ -62,9 +65,14 @@ exclude:
     for r in oks:
         assert r["status"] == "ok" and r["error"] is None
         assert [e["epoch"] for e in r["epochs"]] == [0, 1]
-        assert r["epochs"][1]["samples"] == 512 and r["epochs"][1]["steps"] == 512 // r["params"]["batch_size"]
+        assert r["epochs"][1]["samples"] == 4096 and r["epochs"][1]["steps"] == 4096 // r["params"]["batch_size"]
         assert r["epoch_time_s"] == r["epochs"][1]["seconds"]
-        assert r["throughput_sps"] == pytest.approx(512 / r["epoch_time_s"])
+        assert r["throughput_sps"] == pytest.approx(4096 / r["epoch_time_s"])
+        telemetry = r["telemetry"]
+        assert telemetry["source"] == "cpu" and telemetry["power_mean_w"] is None and telemetry["energy_j"] is None
+        assert telemetry["mem_peak_mb"] > 50 and telemetry["mem_total_mb"] > telemetry["mem_peak_mb"]
+        assert (run_dir / "samples" / f"{r['trial_id']}.csv").read_text().startswith(
+            "t_monotonic,device,cpu_proc_pct,cpu_system_pct,rss_mb")
         assert r["step_time_ms"]["p50"] > 0 and r["first_epoch_s"] > 0 and r["wall_s"] > r["startup_s"] > 0
         assert r["device"]["kind"] == "cpu"
         assert r["eval"] is None and r["mfu"] is None  # not measured: null, never invented
@@ -73,6 +81,34 @@ exclude:
     assert run_json["scenario"]["source"] == str(scenario) and run_json["finished_utc"]
     assert (run_dir / "logs" / f"{oom['trial_id']}.log").read_text().count("ResourceExhaustedError") >= 1
     assert "ResourceExhaustedError" not in result.stdout  # TensorFlow's noise stays in the log files
+
+
+def test_fake_nvml_run_fills_gpu_telemetry(tmp_path):
+    scenario = tmp_path / "fake.yaml"
+    scenario.write_text(f"""
+name: e2e-fake
+defaults:
+  model: "{model('tiny_mlp')}"
+  epochs: 3
+  samples_per_epoch: 8192
+runtime:
+  sample_interval_ms: 20
+sweep:
+  batch_size: [32, 256]
+""")
+    result = cli("run", scenario, "--out", tmp_path / "results", env=os.environ | {"BENCHHARNESS_FAKE_NVML": "1"})
+    assert result.returncode == 0, result.stderr
+    run_dir = only_run_dir(tmp_path / "results")
+    small, large = records(run_dir)
+    for r in (small, large):
+        t = r["telemetry"]
+        assert t["source"] == "fake-nvml" and t["mem_total_mb"] == 8192 and t["steady_sample_count"] > 0
+        assert t["energy_j"] > 0 and t["samples_per_joule"] > 0 and t["gaps"] == {} and t["lost"] == []
+        assert (run_dir / "samples" / f"{r['trial_id']}.csv").exists()
+    assert (small["telemetry"]["util_mean_pct"], large["telemetry"]["util_mean_pct"]) == (22, 86)
+    assert (small["telemetry"]["mem_peak_mb"], large["telemetry"]["mem_peak_mb"]) == (300 + 4 * 32, 300 + 4 * 256)
+    gpus = json.loads((run_dir / "run.json").read_text())["environment"]["gpus"]
+    assert gpus == [{"index": 0, "name": "Fake GPU", "driver": "fake-0.0", "memory_total_mb": 8192, "source": "fake-nvml"}]
 
 
 def test_timeout_and_failure_are_recorded_and_exit_1(tmp_path):

@@ -1,0 +1,228 @@
+"""Telemetry: the NVML sampler's own code against the fake NVML, the CPU fallback, and the figures."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from benchharness.errors import UserError
+from benchharness.telemetry import PollingThread, TrialSamples, make_sampler
+from benchharness.telemetry.cpu import CpuSampler
+from benchharness.telemetry.fake_nvml import FakeNvml, FakeNvmlSampler, FakeProfile, load_profile
+from benchharness.telemetry.nvml import NvmlSampler, NvmlUnavailable, visible_indices
+from benchharness.telemetry.summary import energy_j, summarize
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, t=100.0):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+
+def sampler_at(clock, **profile):
+    sampler = FakeNvmlSampler(FakeProfile(**profile), interval_s=0.1, clock=clock)
+    sampler.nvml.set_workload(os.getpid(), 128)
+    sampler._reset(os.getpid())
+    return sampler
+
+
+def test_nvml_sampler_reads_every_metric_through_the_fake():
+    clock = FakeClock()
+    sampler = sampler_at(clock)
+    first = sampler.read(clock())
+    clock.t += 2.0
+    (row,) = sampler.read(clock())
+    assert row["util_gpu_pct"] == 63 and row["util_mem_pct"] == 31  # 100 * (1 - exp(-128/128))
+    assert row["mem_used_mb"] == 300 + 4 * 128 and row["mem_total_mb"] == 8192
+    assert row["proc_mem_mb"] == 812  # this process is the "trial": its own GPU memory is found
+    assert row["power_w"] == pytest.approx(30 + 220 * 0.63)
+    assert row["energy_mj"] - first[0]["energy_mj"] == pytest.approx(2.0 * 168.6 * 1000, abs=2)
+    assert row["temp_c"] == 55 and row["sm_clock_mhz"] == 1410 and row["clocks_event_reasons"] == 0
+    assert sum(sampler.samples.gaps.values()) == 0
+
+
+def test_utilization_and_memory_rise_with_batch_and_saturate():
+    fake = FakeNvml(FakeProfile())
+    utils, mems = [], []
+    for batch in (32, 64, 128, 256, 512, 1024):
+        fake.set_workload(1, batch)
+        utils.append(fake.utilization_pct())
+        mems.append(fake.used_mb())
+    assert utils == sorted(utils) and utils[-1] <= 100 and utils[-1] - utils[-2] < utils[1] - utils[0]
+    assert mems == sorted(mems)
+    fake.set_workload(None, 0)
+    assert fake.utilization_pct() == 0 and fake.used_mb() == 0
+
+
+def test_failing_nvml_calls_become_counted_gaps():
+    clock = FakeClock()
+    sampler = sampler_at(clock, fail_from_s=1.0)
+    assert sampler.read(clock())[0]["util_gpu_pct"] == 63
+    clock.t += 1.5
+    (row,) = sampler.read(clock())  # no exception: a row of gaps
+    assert row["util_gpu_pct"] is None and row["mem_used_mb"] is None and row["power_w"] is None
+    assert sampler.samples.gaps["util"] == 1 and sampler.samples.gaps["power"] == 1
+    assert sampler.samples.gaps["mem"] == 1  # both memory calls failed, counted once
+
+
+def test_lost_gpu_stops_its_rows_and_says_so():
+    clock = FakeClock()
+    sampler = sampler_at(clock, lost_at_s=1.0)
+    assert len(sampler.read(clock())) == 1
+    clock.t += 1.0
+    assert sampler.read(clock()) == []
+    clock.t += 1.0
+    assert sampler.read(clock()) == []
+    assert len(sampler.samples.lost) == 1 and "GPU 0 lost" in sampler.samples.lost[0]
+
+
+def test_sampler_thread_that_dies_is_reported_not_raised():
+    calls = []
+
+    def read(t):
+        calls.append(t)
+        if len(calls) == 3:
+            raise RuntimeError("boom")
+        return [{"t_monotonic": t}]
+
+    thread = PollingThread(read, 0.01)
+    thread.start()
+    time.sleep(0.3)
+    thread.stop()
+    assert len(thread.rows) == 2 and thread.died == "sampler thread died: RuntimeError: boom"
+
+
+class BrokenNvml:
+    class NVMLError(Exception):
+        pass
+
+    def nvmlInit(self):
+        raise self.NVMLError("NVML Shared Library Not Found")
+
+
+def test_cpu_fallback_when_nvml_fails_to_initialize(monkeypatch):
+    monkeypatch.delenv("BENCHHARNESS_FAKE_NVML", raising=False)
+    monkeypatch.setattr(NvmlSampler, "open", classmethod(lambda cls, interval: cls(BrokenNvml(), interval)))
+    warnings = []
+    sampler = make_sampler(100, warnings.append)
+    assert isinstance(sampler, CpuSampler) and sampler.source == "cpu"
+    assert warnings == ["NVML unavailable (NVML Shared Library Not Found); sampling CPU utilization and RSS instead"]
+
+
+def test_fake_selected_by_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("BENCHHARNESS_FAKE_NVML", "1")
+    assert make_sampler(100, print).source == "fake-nvml"
+    profile = tmp_path / "gpu.yaml"
+    profile.write_text("name: Tiny Fake\nmemory_total_mb: 1024\n")
+    monkeypatch.setenv("BENCHHARNESS_FAKE_NVML", str(profile))
+    assert make_sampler(100, print).describe()[0] == {
+        "index": 0, "name": "Tiny Fake", "driver": "fake-0.0", "memory_total_mb": 1024, "source": "fake-nvml"}
+
+
+def test_bad_fake_profile_names_file_line_and_key(tmp_path):
+    profile = tmp_path / "gpu.yaml"
+    profile.write_text("name: x\nmemory_total_mb: -1\n")
+    with pytest.raises(UserError) as caught:
+        load_profile(str(profile))
+    assert caught.value.lines == [f"{profile}:2: memory_total_mb: Input should be greater than 0, got -1"]
+
+
+def test_cuda_visible_devices(monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert visible_indices(None, 3) == [0, 1, 2]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,0")
+    assert visible_indices(None, 3) == [2, 0]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert visible_indices(None, 3) == []
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-abc,7,1")
+    assert visible_indices(None, 3) == ["GPU-abc"]  # CUDA stops at the first invalid entry
+
+
+def test_all_gpus_hidden_is_unavailable(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    with pytest.raises(NvmlUnavailable, match="no GPU visible"):
+        FakeNvmlSampler(FakeProfile(), 0.1)
+
+
+# -- figures -------------------------------------------------------------------------------------
+
+
+def rows_every(dt, until, **columns):
+    """Rows at t = 0, dt, 2dt, ... <= until; column values are functions of t."""
+    n = int(round(until / dt))
+    return [{"t_monotonic": i * dt, "device": 0, **{k: f(i * dt) for k, f in columns.items()}} for i in range(n + 1)]
+
+
+def test_energy_from_the_counter_interpolated_at_the_window():
+    rows = rows_every(0.1, 10, energy_mj=lambda t: 200_000 * t, power_w=lambda t: 999)
+    energy, method = energy_j(rows, 2.05, 4.05)
+    assert method == "energy counter" and energy == pytest.approx(400.0)  # 200 W for 2 s
+
+
+def test_energy_from_power_when_there_is_no_counter():
+    rows = rows_every(0.5, 10, energy_mj=lambda t: None, power_w=lambda t: 100 + 10 * t)
+    energy, method = energy_j(rows, 0.0, 4.0)
+    assert method == "power integral" and energy == pytest.approx(480.0)  # integral of 100 + 10t over [0, 4]
+
+
+def test_no_power_no_energy():
+    assert energy_j(rows_every(0.1, 1, util_gpu_pct=lambda t: 50), 0, 1) == (None, None)
+
+
+def test_summary_aligns_samples_to_steady_epochs():
+    # Warm-up epoch 0 in [0, 2) at 10 %, steady epochs in [2, 4) and [4, 6) at 80 % and 90 %.
+    util = lambda t: 10 if t < 2 else (80 if t < 4 else 90)  # noqa: E731
+    rows = rows_every(0.25, 6, util_gpu_pct=util, mem_used_mb=lambda t: 1000 + t, power_w=lambda t: 100,
+                      energy_mj=lambda t: 100_000 * t)
+    samples = TrialSamples("nvml", [], rows)
+    epochs = [{"epoch": i, "samples": 1000, "t_start_monotonic": 2 * i - 0.01, "t_end_monotonic": 2 * i + 1.99}
+              for i in range(3)]
+    t = summarize(samples, epochs, 8192)
+    assert t["util_mean_pct"] == pytest.approx(85.0)
+    assert t["util_p90_pct"] == 90
+    assert t["mem_peak_mb"] == 1006 and t["mem_total_mb"] == 8192  # peak over the whole trial
+    assert t["energy_j"] == pytest.approx(100 * 4.0) and t["energy_method"] == "energy counter"
+    assert t["samples_per_joule"] == pytest.approx(2000 / 400)
+    assert [e["util_mean_pct"] for e in t["per_epoch"]] == [10, 80, 90]
+    assert t["source"] == "nvml" and t["util_metric"] == "GPU kernel-busy %"
+
+
+def test_summary_without_samples_is_null_not_zero():
+    t = summarize(TrialSamples("cpu", [], []), [{"epoch": 0, "samples": 10}], None)
+    assert t["util_mean_pct"] is None and t["energy_j"] is None and t["samples_per_joule"] is None
+
+
+def test_cpu_sampler_sees_a_busy_child():
+    child = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 3\nwhile time.time() < end: pass"])
+    try:
+        sampler = CpuSampler(0.1)
+        sampler.start(child.pid, {})
+        time.sleep(1.0)
+        samples = sampler.stop()
+    finally:
+        child.kill()
+        child.wait()
+    busy = [r["cpu_proc_pct"] for r in samples.rows if r["cpu_proc_pct"] is not None]
+    assert len(samples.rows) >= 5 and samples.rows[0]["cpu_proc_pct"] is None
+    # One spinning process on N cores is about 100/N % of the machine.
+    assert sum(busy) / len(busy) > 0.5 * 100 / sampler.cores
+    assert all(r["rss_mb"] > 1 for r in samples.rows)
+
+
+def test_hardware_check_script_runs_against_the_fake():
+    from pathlib import Path
+
+    script = Path(__file__).parent.parent / "scripts" / "nvml_check.py"
+    result = subprocess.run([sys.executable, str(script), "--fake", "--seconds", "1", "--idle-seconds", "0.5",
+                             "--size", "64"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "utilization.gpu (kernel-busy %): idle median 0, load median 98" in result.stdout
+    assert "tensorflow" not in result.stdout.lower()
