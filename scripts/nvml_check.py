@@ -74,7 +74,13 @@ def phase(sampler, pid, batch_hint: int, seconds: float, work=None):
     return samples, steps
 
 
-def median_of(rows, column):
+def median_of(rows, column) -> str:
+    """The median of a column as text (``n/a`` when every reading failed)."""
+    values = [r[column] for r in rows if r.get(column) is not None]
+    return f"{statistics.median(values):.4g}" if values else "n/a"
+
+
+def median_value(rows, column) -> float | None:
     values = [r[column] for r in rows if r.get(column) is not None]
     return statistics.median(values) if values else None
 
@@ -100,7 +106,7 @@ def main() -> int:
     flops = 2 * args.size**3 * steps / (load_end - load_start)
 
     util_idle, util_load = median_of(idle.rows, "util_gpu_pct"), median_of(load.rows, "util_gpu_pct")
-    mem_idle, mem_load = median_of(idle.rows, "mem_used_mb"), median_of(load.rows, "mem_used_mb")
+    mem_idle, mem_load = median_value(idle.rows, "mem_used_mb") or 0.0, median_value(load.rows, "mem_used_mb") or 0.0
     energy, method = energy_j(load.rows, load_start, load_end)
     print(f"samples: idle {len(idle.rows)}, load {len(load.rows)}; NVML gaps idle {dict(idle.gaps)}, load {dict(load.gaps)}")
     print(f"utilization.gpu (kernel-busy %): idle median {util_idle}, load median {util_load}")
@@ -109,7 +115,7 @@ def main() -> int:
           f"(delta / allocated = {(mem_load - mem_idle) / (allocated / 2**20):.2f}; the rest is the CUDA context)")
     print(f"process's own GPU memory (NVML): median {median_of(load.rows, 'proc_mem_mb')} MiB")
     print(f"power: idle median {median_of(idle.rows, 'power_w')} W, load median {median_of(load.rows, 'power_w')} W; "
-          f"energy over the load {energy} J ({method})")
+          f"energy over the load {energy if energy is None else round(energy, 1)} J ({method})")
     print(f"matmul throughput: {flops / 1e12:.1f} TFLOP/s fp32 over {steps} steps")
     print(f"SM clock under load: {median_of(load.rows, 'sm_clock_mhz')} MHz; temperature {median_of(load.rows, 'temp_c')} C")
     return 0
