@@ -166,6 +166,7 @@ class Executor:
             record["startup_s"] = first_start["t_monotonic"] - started
         if result is not None:
             record["device"] = result.get("device")
+            record["eval"] = result.get("eval")
             self.tf_environment = self.tf_environment or result.get("environment")
         for epoch in record["epochs"]:
             epoch.pop("step_times_ms", None)  # summarized as step_time_ms; too bulky to keep

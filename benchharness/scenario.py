@@ -48,6 +48,8 @@ PARAM_EXPECT = {
     "seed": "must be a non-negative integer",
     "repeats": "must be a positive integer",
     "timeout_s": "must be a positive number of seconds",
+    "num_words": "must be a positive integer (vocabulary size) or null",
+    "maxlen": "must be a positive integer (sequence length) or null",
 }
 
 
@@ -67,6 +69,8 @@ class Params(BaseModel):
     seed: Annotated[int, Field(ge=0)] = 0
     repeats: Annotated[int, Field(ge=1)] = 1
     timeout_s: Annotated[float, Field(gt=0.0)] = 900.0
+    num_words: Annotated[int, Field(gt=0)] | None = None  # sequence models: vocabulary size
+    maxlen: Annotated[int, Field(gt=0)] | None = None  # sequence models: tokens per sample
 
 
 PARAM_NAMES = tuple(Params.model_fields)
@@ -229,6 +233,42 @@ def _cross_checks(data: dict) -> list[tuple[Path_, str]]:
     return problems
 
 
+def _origin(scenario: Scenario, key: str, value) -> Path_:
+    """Where in the file a trial's value of ``key`` was written: a sweep entry, an include, or defaults."""
+    swept = getattr(scenario.sweep, key, None)
+    if swept is not None and value in swept:
+        return ("sweep", key, swept.index(value))
+    for i, entry in enumerate(scenario.include):
+        if getattr(entry, key) == value:
+            return ("include", i, key)
+    return ("defaults", key)
+
+
+def _point_checks(scenario: Scenario) -> list[tuple[Path_, str]]:
+    """Checks on every planned trial: model/dataset fit, and options only for models that read them."""
+    from benchharness.datasets import compatibility_problem
+    from benchharness.models import MODELS
+    from benchharness.plan import expand
+
+    problems, seen = [], set()
+    for trial in expand(scenario):
+        p = trial.params
+        pair = (p["model"], p["dataset"])
+        if pair not in seen:
+            seen.add(pair)
+            problem = compatibility_problem(*pair)
+            if problem:
+                problems.append((_origin(scenario, "dataset", p["dataset"]), problem))
+        spec = MODELS.get(p["model"])
+        for option in ("num_words", "maxlen"):
+            if spec is not None and p[option] is not None and option not in spec.options:
+                where = _origin(scenario, option, p[option])
+                if (where, option) not in seen:
+                    seen.add((where, option))
+                    problems.append((where, f"model {p['model']!r} does not read {option}"))
+    return problems
+
+
 def _warnings(scenario: Scenario, data: dict, source: str, lines: dict) -> list[str]:
     from benchharness.plan import matches  # plan depends on scenario, not the other way round
 
@@ -285,6 +325,9 @@ def _validate(doc: Document, path: Path, sha256: str) -> LoadedScenario:
                 add(loc, _pydantic_message(err, loc))
         for loc, message in _cross_checks(doc.data):
             add(loc, message)
+        if scenario is not None:
+            for loc, message in _point_checks(scenario):
+                add(loc, message)
     if problems:
         ordered = sorted(problems, key=lambda p: p[0])
         raise UserError([f"{source}:{line}: {dotted(loc)}: {msg}" for line, loc, msg in ordered])

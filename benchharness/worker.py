@@ -120,13 +120,23 @@ def make_dataset(tf, x, y, batch_size: int, seed: int):
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def load_training_data(model, params: dict):
-    from benchharness.datasets.synthetic import make_synthetic
+def load_data(model, params: dict):
+    """The trial's data shaped for ``model`` (see ``benchharness.datasets.loaders``)."""
+    from benchharness.datasets.loaders import load_dataset
 
     shape, kind, classes = input_spec(model)
-    samples = params["samples_per_epoch"] or 60000
     vocab = getattr(model.layers[0], "input_dim", 20000)
-    return make_synthetic(shape, classes, samples, params["seed"], kind, vocab)
+    return load_dataset(params["dataset"], params, shape, kind, classes, vocab)
+
+
+def evaluate(tf, model, data, batch_size: int) -> dict | None:
+    """Test-split accuracy and loss; None where there is no meaningful test split (synthetic)."""
+    if data.x_test is None:
+        return None
+    test = tf.data.Dataset.from_tensor_slices((data.x_test, data.y_test)).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    result = model.evaluate(test, verbose=0, return_dict=True)
+    return {"accuracy": _as_float(result.get("accuracy")), "loss": _as_float(result.get("loss")),
+            "samples": int(len(data.x_test))}
 
 
 def make_epoch_timer(keras, events: EventLog, samples_per_epoch: int):
@@ -212,13 +222,15 @@ def run_trial(spec: dict, events: EventLog) -> dict:
     configure_keras(keras, runtime, params["seed"])
     model = build_model(keras, params)
     compile_model(keras, model, params, runtime)
-    x, y = load_training_data(model, params)
-    dataset = make_dataset(tf, x, y, params["batch_size"], params["seed"])
-    timer = make_epoch_timer(keras, events, len(x))
+    data = load_data(model, params)
+    dataset = make_dataset(tf, data.x_train, data.y_train, params["batch_size"], params["seed"])
+    timer = make_epoch_timer(keras, events, len(data.x_train))
     events.emit("fit_start")
     model.fit(dataset, epochs=params["epochs"], verbose=0, callbacks=[timer])
+    events.emit("fit_end")
     return {
         "epochs": timer.epochs,
+        "eval": evaluate(tf, model, data, params["batch_size"]),
         "device": describe_device(tf),
         "environment": tensorflow_environment(tf),
         "tf_peak_mb": tensorflow_peak_mb(tf),

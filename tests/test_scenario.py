@@ -29,8 +29,8 @@ EXPECTED = {
     "09_sparsity_out_of_range.yaml": ["{f}:3: sweep.sparsity[2]: must be a number in [0, 1), got 1.3"],
     "10_empty_sweep_list.yaml": ["{f}:3: sweep.batch_size: must list at least one value"],
     "11_sweep_value_not_list.yaml": ["{f}:3: sweep.batch_size: must be a list of values, got 64"],
-    "12_unknown_model.yaml": ["{f}:3: defaults.model: unknown model 'resnet9000'; known models: tutorial_cnn (or module:function)"],
-    "13_unknown_dataset.yaml": ["{f}:3: defaults.dataset: unknown dataset 'imagenet21k'; known datasets: synthetic"],
+    "12_unknown_model.yaml": ["{f}:3: defaults.model: unknown model 'resnet9000'; known models: imdb_lstm, mnist_cnn, tutorial_cnn (or module:function)"],
+    "13_unknown_dataset.yaml": ["{f}:3: defaults.dataset: unknown dataset 'imagenet21k'; known datasets: cifar10, fashion_mnist, imdb, mnist, synthetic, idx:DIR, npz:PATH"],
     "14_growth_with_limit.yaml": ["{f}:4: runtime.memory_limit_mb: cannot be combined with memory_growth: true (TensorFlow refuses both on one GPU); set memory_growth: false to cap memory"],
     "15_epochs_too_few.yaml": ["{f}:3: defaults.epochs: must be an integer >= 2 (the first epoch is warm-up and reported apart), got 1"],
     "16_missing_name.yaml": ["{f}:1: name: required key is missing"],
@@ -53,6 +53,10 @@ EXPECTED = {
     "28_tab_indentation.yaml": ["{f}:3:1: YAML syntax error: found character '\\t' that cannot start any token"],
     "29_include_bad_value.yaml": ["{f}:4: include[1].batch_size: must be a positive integer, got 2.5"],
     "30_runtime_not_mapping.yaml": ["{f}:2: runtime: must be a mapping of runtime settings, got 'fast'"],
+    "31_model_dataset_mismatch.yaml": ["{f}:5: sweep.dataset[1]: model 'imdb_lstm' takes token sequences; dataset 'fashion_mnist' holds images"],
+    "32_wrong_input_shape.yaml": ["{f}:4: defaults.dataset: model 'mnist_cnn' takes 28x28x1 inputs; dataset 'cifar10' has 32x32x3"],
+    "33_option_for_wrong_model.yaml": ["{f}:4: defaults.maxlen: model 'tutorial_cnn' does not read maxlen"],
+    "34_idx_dir_missing.yaml": ["{f}:3: defaults.dataset: dataset 'idx:/no/such/dir': /no/such/dir is not a directory"],
 }
 
 

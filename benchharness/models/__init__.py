@@ -26,7 +26,9 @@ class ModelSpec:
     input_shape: tuple[int, ...]
     num_classes: int
     input_kind: str  # "image" or "tokens"
+    output: str  # "logits", "softmax" or "sigmoid": decides the loss (see worker.make_loss)
     description: str
+    options: tuple[str, ...] = ()  # extra params this model reads (e.g. num_words, maxlen)
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -38,7 +40,27 @@ MODELS: dict[str, ModelSpec] = {
             input_shape=(28, 28),
             num_classes=10,
             input_kind="image",
-            description="Baseline CNN of TensorFlow's 'Pruning in Keras' guide (20,410 params)",
+            output="logits",
+            description="baseline CNN of TensorFlow's 'Pruning in Keras' guide",
+        ),
+        ModelSpec(
+            name="mnist_cnn",
+            builder="benchharness.models.tfmot_examples:build_mnist_cnn",
+            input_shape=(28, 28, 1),
+            num_classes=10,
+            input_kind="image",
+            output="softmax",
+            description="tfmot examples/sparsity/keras/mnist/mnist_cnn.py",
+        ),
+        ModelSpec(
+            name="imdb_lstm",
+            builder="benchharness.models.tfmot_examples:build_imdb_lstm",
+            input_shape=(100,),
+            num_classes=2,
+            input_kind="tokens",
+            output="sigmoid",
+            description="tfmot examples/sparsity/keras/imdb/imdb_lstm.py (num_words, maxlen)",
+            options=("num_words", "maxlen"),
         ),
     )
 }

@@ -32,3 +32,10 @@ def hanging_model(params):
 
 def not_a_model(params):
     return "a string"
+
+
+def keras3_model(params):
+    """A Keras 3 model: tfmot cannot prune it, so the harness refuses it with the reason."""
+    import keras
+
+    return keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(10)])
