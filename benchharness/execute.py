@@ -161,12 +161,12 @@ class Executor:
         record = empty_record(trial.trial_id, trial.repeat, trial.params)
         epochs = epochs_from_events(events.events)
         record.update(status=status, error=error, epochs=epochs, wall_s=wall_s, **summarize_epochs(epochs))
-        first_start = next((e for e in events.events if e["event"] == "epoch_start"), None)
-        if first_start:
-            record["startup_s"] = first_start["t_monotonic"] - started
+        ready = events.last("ready")
+        if ready:
+            record["startup_s"] = ready["t_monotonic"] - started
         if result is not None:
-            record["device"] = result.get("device")
-            record["eval"] = result.get("eval")
+            for key in ("device", "eval", "pruning", "sizes", "tflite_accuracy", "dense_pretrain"):
+                record[key] = result.get(key)
             self.tf_environment = self.tf_environment or result.get("environment")
         for epoch in record["epochs"]:
             epoch.pop("step_times_ms", None)  # summarized as step_time_ms; too bulky to keep

@@ -48,6 +48,13 @@ PARAM_EXPECT = {
     "seed": "must be a non-negative integer",
     "repeats": "must be a positive integer",
     "timeout_s": "must be a positive number of seconds",
+    "pruning_schedule": "must be polynomial or constant",
+    "initial_sparsity": "must be a number in [0, 1)",
+    "begin_step": "must be a non-negative integer",
+    "end_step": "must be a positive integer or null (null: the trial's last step on the pruning grid)",
+    "frequency": "must be a positive integer (steps between pruning updates)",
+    "prune_after_dense_epochs": "must be a non-negative integer",
+    "measure_sizes": "must be true or false",
     "num_words": "must be a positive integer (vocabulary size) or null",
     "maxlen": "must be a positive integer (sequence length) or null",
 }
@@ -69,6 +76,13 @@ class Params(BaseModel):
     seed: Annotated[int, Field(ge=0)] = 0
     repeats: Annotated[int, Field(ge=1)] = 1
     timeout_s: Annotated[float, Field(gt=0.0)] = 900.0
+    pruning_schedule: Literal["polynomial", "constant"] = "polynomial"
+    initial_sparsity: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    begin_step: Annotated[int, Field(ge=0)] = 0
+    end_step: Annotated[int, Field(gt=0)] | None = None
+    frequency: Annotated[int, Field(gt=0)] = 100
+    prune_after_dense_epochs: Annotated[int, Field(ge=0)] = 0
+    measure_sizes: bool = False
     num_words: Annotated[int, Field(gt=0)] | None = None  # sequence models: vocabulary size
     maxlen: Annotated[int, Field(gt=0)] | None = None  # sequence models: tokens per sample
 
@@ -259,6 +273,7 @@ def _point_checks(scenario: Scenario) -> list[tuple[Path_, str]]:
             problem = compatibility_problem(*pair)
             if problem:
                 problems.append((_origin(scenario, "dataset", p["dataset"]), problem))
+        problems += _schedule_problems(scenario, p, seen)
         spec = MODELS.get(p["model"])
         for option in ("num_words", "maxlen"):
             if spec is not None and p[option] is not None and option not in spec.options:
@@ -267,6 +282,54 @@ def _point_checks(scenario: Scenario) -> list[tuple[Path_, str]]:
                     seen.add((where, option))
                     problems.append((where, f"model {p['model']!r} does not read {option}"))
     return problems
+
+
+def _schedule_problems(scenario: Scenario, p: dict, seen: set) -> list[tuple[Path_, str]]:
+    """A pruning schedule that contradicts itself (errors, once per location)."""
+    if not p["sparsity"]:
+        return []
+    problems = []
+    if p["end_step"] is not None and p["begin_step"] >= p["end_step"]:
+        problems.append((_origin(scenario, "end_step", p["end_step"]),
+                         f"must be greater than begin_step ({p['begin_step']}), got {p['end_step']}"))
+    if p["pruning_schedule"] == "polynomial" and p["initial_sparsity"] > p["sparsity"]:
+        problems.append((_origin(scenario, "initial_sparsity", p["initial_sparsity"]),
+                         f"{p['initial_sparsity']} is above the target sparsity {p['sparsity']}; "
+                         "the polynomial schedule only increases sparsity"))
+    fresh = [(loc, msg) for loc, msg in problems if (loc, msg) not in seen]
+    seen.update(fresh)
+    return fresh
+
+
+def _schedule_warnings(scenario: Scenario, source: str, lines: dict) -> list[str]:
+    """Pruning schedules that cannot reach their target within the trial's real step count."""
+    from benchharness.datasets import train_samples
+    from benchharness.plan import expand
+    from benchharness.schedule import reached_sparsity, resolve_schedule, total_steps
+
+    warnings, seen = [], set()
+    for trial in expand(scenario):
+        p = trial.params
+        if not p["sparsity"] or p["end_step"] is None and p["begin_step"] == 0:
+            continue  # the default end_step always lands on the pruning grid
+        samples = train_samples(p["dataset"], p["samples_per_epoch"])
+        if samples is None:
+            continue
+        steps = total_steps(samples, p["batch_size"], p["epochs"])
+        reached = reached_sparsity(resolve_schedule(p, steps), steps)
+        if reached is not None and reached >= p["sparsity"] - 1e-3:
+            continue
+        loc = _origin(scenario, "end_step" if p["end_step"] is not None else "begin_step",
+                      p["end_step"] if p["end_step"] is not None else p["begin_step"])
+        what = ("never prunes: training ends before begin_step" if reached is None
+                else f"reaches sparsity {reached:.3f}, not the target {p['sparsity']}")
+        text = (f"{source}:{line_of(loc, lines)}: {dotted(loc)}: the schedule {what} "
+                f"(batch_size {p['batch_size']}: {steps} steps, frequency {p['frequency']}); "
+                "put end_step on begin_step + k * frequency within the steps, or leave it null")
+        if text not in seen:
+            seen.add(text)
+            warnings.append(text)
+    return warnings
 
 
 def _warnings(scenario: Scenario, data: dict, source: str, lines: dict) -> list[str]:
@@ -279,7 +342,7 @@ def _warnings(scenario: Scenario, data: dict, source: str, lines: dict) -> list[
         if not any(matches(point, wanted) for point in points):
             path = ("exclude", i)
             warnings.append(f"{source}:{line_of(path, lines)}: {dotted(path)}: matches no trial of the sweep")
-    return warnings
+    return warnings + _schedule_warnings(scenario, source, lines)
 
 
 def _sweep_points(scenario: Scenario) -> list[dict]:

@@ -12,6 +12,7 @@ Events (JSON lines, ``t_monotonic`` on ``time.monotonic()``, shared with the par
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import sys
@@ -224,17 +225,83 @@ def run_trial(spec: dict, events: EventLog) -> dict:
     compile_model(keras, model, params, runtime)
     data = load_data(model, params)
     dataset = make_dataset(tf, data.x_train, data.y_train, params["batch_size"], params["seed"])
+    events.emit("ready")
+    pretrain = train_dense_first(model, dataset, params, events)
+    steps = math.ceil(len(data.x_train) / params["batch_size"]) * params["epochs"]
+    model, pruning_state = prepare_pruning(keras, model, params, runtime, steps)
     timer = make_epoch_timer(keras, events, len(data.x_train))
     events.emit("fit_start")
-    model.fit(dataset, epochs=params["epochs"], verbose=0, callbacks=[timer])
+    model.fit(dataset, epochs=params["epochs"], verbose=0,
+              callbacks=training_callbacks(keras, timer, spec.get("tensorboard_dir"), pruning_state is not None))
     events.emit("fit_end")
-    return {
+    result = {
         "epochs": timer.epochs,
+        "dense_pretrain": pretrain,
         "eval": evaluate(tf, model, data, params["batch_size"]),
         "device": describe_device(tf),
         "environment": tensorflow_environment(tf),
         "tf_peak_mb": tensorflow_peak_mb(tf),
     }
+    export_model, result["pruning"] = finish_pruning(model, pruning_state)
+    if params.get("measure_sizes"):
+        from benchharness.export import measure_sizes
+
+        events.emit("export_start")
+        threshold = 0.5 if output_activation(model) == "sigmoid" else 0.0
+        result["sizes"], result["tflite_accuracy"] = measure_sizes(tf, keras, export_model, data,
+                                                                   params["batch_size"], threshold)
+    return result
+
+
+def train_dense_first(model, dataset, params: dict, events: EventLog) -> dict | None:
+    """``prune_after_dense_epochs``: train the dense model first, as the pruning guide does
+    (not part of the timed epochs; its total time is reported apart)."""
+    epochs = params.get("prune_after_dense_epochs") or 0
+    if not epochs:
+        return None
+    events.emit("pretrain_start", epochs=epochs)
+    started = time.perf_counter()
+    history = model.fit(dataset, epochs=epochs, verbose=0)
+    return {"epochs": epochs, "seconds": time.perf_counter() - started,
+            "accuracy": _as_float(history.history.get("accuracy", [None])[-1])}
+
+
+def prepare_pruning(keras, model, params: dict, runtime: dict, steps: int):
+    """For ``sparsity > 0``: wrap the prunable layers and recompile; returns (model, state or None)."""
+    if not params.get("sparsity"):
+        return model, None
+    from benchharness.pruning import apply_pruning
+    from benchharness.schedule import resolve_schedule
+
+    schedule = resolve_schedule(params, steps)
+    pruned, wrapped = apply_pruning(keras, model, schedule)
+    compile_model(keras, pruned, params, runtime)
+    return pruned, {"schedule": schedule, "wrapped": wrapped}
+
+
+def finish_pruning(model, state):
+    """(model to export, the record's ``pruning``): the stripped model and its measured sparsity."""
+    if state is None:
+        return model, None
+    from benchharness.pruning import measure_sparsity, strip
+
+    measured = measure_sparsity(model)
+    return strip(model), {"target": state["schedule"].final_sparsity, **measured,
+                          "schedule": state["schedule"].as_dict(), "wrapped_layers": state["wrapped"]}
+
+
+def training_callbacks(keras, timer, log_dir: str | None, pruning: bool) -> list:
+    """The timer first (so TensorBoard's epoch-end writes fall outside the timed epoch), then pruning's
+    step update and summaries, or plain TensorBoard scalars."""
+    callbacks = [timer]
+    if pruning:
+        from benchharness.pruning import import_tfmot, pruning_callbacks
+
+        callbacks += pruning_callbacks(import_tfmot(), log_dir)
+    elif log_dir:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch", write_graph=False,
+                                                     profile_batch=0))
+    return callbacks
 
 
 def tensorflow_peak_mb(tf) -> float | None:
@@ -251,6 +318,7 @@ def error_line(exc: BaseException) -> str:
 
 
 def is_oom(exc: BaseException) -> bool:
+    """TensorFlow's allocation failure, or the host running out of memory."""
     return type(exc).__name__ == "ResourceExhaustedError" or isinstance(exc, MemoryError)
 
 

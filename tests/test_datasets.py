@@ -34,7 +34,7 @@ def test_idx_reader_gzipped_or_not(idx_dir):
     arrays = idx.load(idx_dir)
     assert arrays["x_train"].shape == (50, 6, 5) and arrays["x_test"].shape == (20, 6, 5)
     assert list(arrays["y_train"][:5]) == [0, 1, 2, 3, 0]
-    assert idx.describe(idx_dir) == ((6, 5), 4)
+    assert idx.describe(idx_dir) == ((6, 5), 4, 50)
     assert resolve(f"idx:{idx_dir}").sample_shape == (6, 5)
 
 

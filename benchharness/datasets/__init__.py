@@ -28,24 +28,25 @@ class DatasetSpec:
     classes: int | None
     cache_files: tuple[str, ...] = ()  # under $KERAS_HOME/datasets (default ~/.keras/datasets)
     works_offline: bool = False
+    train_samples: int | None = None  # size of the training split
 
 
 DATASETS: dict[str, DatasetSpec] = {
     spec.name: spec
     for spec in (
         DatasetSpec("synthetic", "random inputs shaped like the model's input, random labels: speed, not accuracy",
-                    "any", None, None, works_offline=True),
+                    "any", None, None, works_offline=True, train_samples=60000),
         DatasetSpec("mnist", "MNIST digits, 28x28 grayscale, 10 classes (tf_keras.datasets)", "image", (28, 28), 10,
-                    cache_files=("mnist.npz",)),
+                    cache_files=("mnist.npz",), train_samples=60000),
         DatasetSpec("fashion_mnist", f"Fashion-MNIST, 28x28 grayscale, 10 classes ({DEBIAN_FASHION_MNIST} first, "
                     "then tf_keras.datasets)", "image", (28, 28), 10,
                     cache_files=tuple(f"fashion-mnist/{f}" for f in (
                         "train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz",
-                        "t10k-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz"))),
+                        "t10k-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz")), train_samples=60000),
         DatasetSpec("cifar10", "CIFAR-10, 32x32 RGB, 10 classes (tf_keras.datasets)", "image", (32, 32, 3), 10,
-                    cache_files=("cifar-10-batches-py/data_batch_1", "cifar-10-batches-py/test_batch")),
+                    cache_files=("cifar-10-batches-py/data_batch_1", "cifar-10-batches-py/test_batch"), train_samples=50000),
         DatasetSpec("imdb", "IMDB reviews as word ids, padded to maxlen, 2 classes (tf_keras.datasets)", "tokens",
-                    None, 2, cache_files=("imdb.npz",)),
+                    None, 2, cache_files=("imdb.npz",), train_samples=25000),
     )
 }
 PATH_KINDS = {"idx": "a directory of MNIST-format IDX files", "npz": "a .npz with x_train, y_train, x_test, y_test"}
@@ -77,7 +78,7 @@ def resolve(name: str) -> DatasetSpec:
         from benchharness.datasets import idx
 
         try:
-            shape, classes = idx.describe(path)
+            shape, classes, count = idx.describe(path)
         except (idx.IdxError, OSError) as exc:
             raise ValueError(f"dataset {name!r}: {exc}") from None
     else:
@@ -87,8 +88,20 @@ def resolve(name: str) -> DatasetSpec:
             shapes = npz.array_shapes(path)
         except (npz.NpzError, OSError) as exc:
             raise ValueError(f"dataset {name!r}: {exc}") from None
-        shape, classes = shapes["x_train"][1:], None
-    return DatasetSpec(name, PATH_KINDS[prefix], "image", tuple(shape), classes, works_offline=True)
+        shape, classes, count = shapes["x_train"][1:], None, shapes["x_train"][0]
+    return DatasetSpec(name, PATH_KINDS[prefix], "image", tuple(shape), classes, works_offline=True,
+                       train_samples=count)
+
+
+def train_samples(name: str, samples_per_epoch: int | None) -> int | None:
+    """Training rows per epoch: the dataset's training split, capped by ``samples_per_epoch``."""
+    try:
+        size = resolve(name).train_samples
+    except ValueError:
+        return None
+    if size is None:
+        return samples_per_epoch
+    return min(size, samples_per_epoch) if samples_per_epoch else size
 
 
 def check_dataset_name(name: str) -> str | None:

@@ -59,12 +59,12 @@ def read_array(path: Path) -> np.ndarray:
     return data.reshape(shape)
 
 
-def describe(directory: Path) -> tuple[tuple[int, ...], int]:
-    """(sample shape, number of classes): the shape from the images' header, the classes from the
-    training labels (small: one byte per sample)."""
+def describe(directory: Path) -> tuple[tuple[int, ...], int, int]:
+    """(sample shape, number of classes, training samples): shape and count from the images' header,
+    the classes from the training labels (small: one byte per sample)."""
     files = find_files(directory)
     _, image_shape = read_header(files["x_train"])
-    return image_shape[1:], int(read_array(files["y_train"]).max()) + 1
+    return image_shape[1:], int(read_array(files["y_train"]).max()) + 1, image_shape[0]
 
 
 def load(directory: Path) -> dict[str, np.ndarray]:
