@@ -173,6 +173,10 @@ def print_summary(records: list[dict], trials) -> None:
     for column in ("1st epoch s", "epoch s", "samples/s", "step p50 ms"):
         table.add_column(column, justify="right", no_wrap=True)
     table.add_column("status")
+    pruned = any(r["params"].get("sparsity") for r in records)
+    if pruned:
+        for column in ("sparsity measured", "test acc", "keras zip B", "tflite quant zip B", "vs dense"):
+            table.add_column(column, justify="right", no_wrap=True)
     show_errors = any(r["error"] for r in records)
     if show_errors:
         table.add_column("error", overflow="fold", max_width=60)
@@ -180,9 +184,19 @@ def print_summary(records: list[dict], trials) -> None:
         step = r.get("step_time_ms") or {}
         table.add_row(*(str(r["params"].get(k)) for k in keys), str(r["repeat"]),
                       _fmt(r["first_epoch_s"], ".2f"), _fmt(r["epoch_time_s"], ".3f"),
-                      _fmt(r["throughput_sps"], ",.0f"), _fmt(step.get("p50"), ".2f"),
-                      r["status"], *([r["error"] or ""] if show_errors else []))
+                      _fmt(r["throughput_sps"], ",.0f"), _fmt(step.get("p50"), ".2f"), r["status"],
+                      *(_pruning_cells(r, records) if pruned else []),
+                      *([r["error"] or ""] if show_errors else []))
     out.print(table)
+
+
+def _pruning_cells(record: dict, records: list[dict]) -> list[str]:
+    from benchharness.analyze import throughput_vs_dense
+
+    pruning, sizes, evaluation = record.get("pruning") or {}, record.get("sizes") or {}, record.get("eval") or {}
+    return [_fmt(pruning.get("measured"), ".3f"), _fmt(evaluation.get("accuracy"), ".4f"),
+            _fmt(sizes.get("keras_zip_bytes"), ","), _fmt(sizes.get("tflite_quant_zip_bytes"), ","),
+            _fmt(throughput_vs_dense(record, records), ".3f")]
 
 
 def _sort_key(value) -> tuple:

@@ -106,6 +106,10 @@ class Executor:
         record = self._build_record(trial, events, returncode, timed_out, started, wall_s)
         if samples is not None:
             record["telemetry"] = self._telemetry(trial, samples, record, events.last("result"))
+        if record["pruning"] is not None:
+            from benchharness.analyze import throughput_vs_dense
+
+            record["pruning"]["throughput_vs_dense"] = throughput_vs_dense(record, self.run.read_trials().records)
         self.run.append_record(record)
         return record
 

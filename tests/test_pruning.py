@@ -27,12 +27,13 @@ def test_default_end_step_lands_on_the_pruning_grid():
 
 
 def test_tfmot_imdb_example_stops_short_of_its_target():
-    """tfmot's IMDB example: end_step = ceil(25000/32)*3 = 2346 with frequency 100: last prune at 2300."""
+    """tfmot's IMDB example: PolynomialDecay(0.3 -> 0.7, begin 1000, end 3000, frequency 100), but
+    25,000 samples at batch 32 for 3 epochs is only 2,346 steps: the last prune is at 2,300."""
     steps = total_steps(25000, 32, 3)
-    schedule = Schedule("polynomial", 0.3, 0.7, 0, steps, 100)
     assert steps == 2346
-    assert reached_sparsity(schedule, steps) == pytest.approx(0.7 + (0.3 - 0.7) * (1 - 2300 / 2346) ** 3)
-    assert reached_sparsity(schedule, steps) < 0.7
+    reached = reached_sparsity(Schedule("polynomial", 0.3, 0.7, 1000, 3000, 100), steps)
+    assert reached == pytest.approx(0.7 + (0.3 - 0.7) * (1 - 1300 / 2000) ** 3)
+    assert round(reached, 2) == 0.68
 
 
 def test_schedule_that_begins_after_training_never_prunes():
@@ -136,3 +137,19 @@ def test_zipped_bytes_compresses_zeros():
     from benchharness.export import zipped_bytes
 
     assert zipped_bytes(bytes(100_000)) < 1_000 < zipped_bytes(np.random.default_rng(0).bytes(100_000))
+
+
+def test_throughput_vs_dense_pairs_same_model_dataset_and_batch():
+    from benchharness.analyze import throughput_vs_dense
+
+    def rec(sparsity, batch, sps, repeat=0, status="ok"):
+        return {"status": status, "repeat": repeat, "throughput_sps": sps,
+                "params": {"model": "m", "dataset": "d", "batch_size": batch, "sparsity": sparsity,
+                           "samples_per_epoch": None, "epochs": 2}}
+
+    records = [rec(0.0, 32, 1000.0), rec(0.0, 64, 2000.0), rec(0.8, 32, 900.0), rec(0.8, 64, 2100.0),
+               rec(0.5, 128, 500.0), rec(0.0, 128, 10.0, status="oom")]
+    assert throughput_vs_dense(records[2], records) == pytest.approx(0.9)
+    assert throughput_vs_dense(records[3], records) == pytest.approx(1.05)
+    assert throughput_vs_dense(records[4], records) is None  # its dense peer ran out of memory
+    assert throughput_vs_dense(records[0], records) is None  # dense trials have no ratio

@@ -57,6 +57,9 @@ EXPECTED = {
     "32_wrong_input_shape.yaml": ["{f}:4: defaults.dataset: model 'mnist_cnn' takes 28x28x1 inputs; dataset 'cifar10' has 32x32x3"],
     "33_option_for_wrong_model.yaml": ["{f}:4: defaults.maxlen: model 'tutorial_cnn' does not read maxlen"],
     "34_idx_dir_missing.yaml": ["{f}:3: defaults.dataset: dataset 'idx:/no/such/dir': /no/such/dir is not a directory"],
+    "35_begin_after_end.yaml": ["{f}:5: defaults.end_step: must be greater than begin_step (500), got 200"],
+    "36_initial_above_final.yaml": ["{f}:3: defaults.initial_sparsity: 0.6 is above the target sparsity 0.5; the polynomial schedule only increases sparsity"],
+    "37_bad_schedule_name.yaml": ["{f}:4: defaults.pruning_schedule: must be polynomial or constant, got 'cubic'"],
 }
 
 
@@ -146,3 +149,14 @@ def test_bad_flag_is_one_line_exit_2():
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "benchharness: unrecognized arguments: --frobnicate (see --help)"]
+
+
+def test_unreachable_pruning_target_is_a_warning(scenario_file):
+    """tfmot's IMDB example schedule ends at step 3000 but training has 2346 steps: 0.683, not 0.7."""
+    loaded = scenario_file("name: imdb\ndefaults:\n  model: imdb_lstm\n  samples_per_epoch: 25000\n"
+                           "  batch_size: 32\n  sparsity: 0.7\n  initial_sparsity: 0.3\n"
+                           "  begin_step: 1000\n  end_step: 3000\n")
+    assert loaded.warnings == (
+        f"{loaded.path}:9: defaults.end_step: the schedule reaches sparsity 0.683, not the target 0.7 "
+        "(batch_size 32: 2346 steps, frequency 100); put end_step on begin_step + k * frequency within "
+        "the steps, or leave it null",)
