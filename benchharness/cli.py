@@ -43,6 +43,16 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="benchharness", description=(
         "Measure training throughput, memory and the cost of pruning for TensorFlow/Keras models. "
@@ -65,6 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Check scenario files; imports no TensorFlow.")
     validate.add_argument("scenarios", metavar="SCENARIO.yaml", nargs="+")
 
+    report = verbs.add_parser("report", help="render the report of run directories (HTML or Markdown)",
+                              description=("Render a self-contained report from run directories only: no GPU, "
+                                           "no TensorFlow needed. Several run directories are compared."))
+    report.add_argument("run_dirs", metavar="RUN_DIR", nargs="+", type=Path)
+    report.add_argument("-o", "--output", metavar="FILE", type=Path,
+                        help="output file (default: reports/<first run dir name>.html or .md)")
+    report.add_argument("--format", choices=("html", "md"), default="html",
+                        help="html: one self-contained file with charts; md: a summary to paste into a pull request")
+    report.add_argument("--tolerance", type=_fraction, default=0.05, metavar="FRACTION",
+                        help="the recommended batch is the smallest within this fraction of the best throughput "
+                             "(default 0.05)")
+
     verbs.add_parser("models", help="list registered models with parameters and input shape",
                      description="List registered models (builds each one, so TensorFlow is imported).")
     return parser
@@ -75,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM (a CI runner stopping us, `kill`) takes the same path as Ctrl-C: keep what is measured.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        return {"run": cmd_run, "validate": cmd_validate, "models": cmd_models}[args.verb](args)
+        return {"run": cmd_run, "validate": cmd_validate, "report": cmd_report, "models": cmd_models}[args.verb](args)
     except UserError as exc:
         for line in exc.lines:
             say(err, line)
@@ -153,7 +175,10 @@ def cmd_run(args) -> int:
         say(err, f"Resume with: {resume_cmd}")
         return EXIT_INTERRUPTED
     print_summary(records, trials)
+    report_path = None if args.no_report else _report_after_run(run.path)
     say(out, f"run directory: {run.path}")
+    if report_path:
+        say(out, f"report: {report_path}")
     bad = [r for r in records if r["status"] in ("failed", "timeout")]
     return EXIT_TRIAL_FAILED if bad else EXIT_OK
 
@@ -202,6 +227,30 @@ def _pruning_cells(record: dict, records: list[dict]) -> list[str]:
 def _sort_key(value) -> tuple:
     """Numbers in numeric order, then everything else as text; never compares a str with an int."""
     return (0, value, "") if isinstance(value, (int, float)) else (1, 0, str(value))
+
+
+def default_report_path(run_dir: Path, fmt: str) -> Path:
+    return Path("reports") / f"{Path(run_dir).name}.{fmt}"
+
+
+def _report_after_run(run_dir: Path) -> Path | None:
+    """Render the HTML report; a failure here must not lose the run, so it is a warning."""
+    from benchharness.report import render
+
+    try:
+        return render([run_dir], default_report_path(run_dir, "html"))
+    except Exception as exc:  # the measurements are safe on disk; say why there is no report
+        say(err, f"warning: the report could not be rendered ({type(exc).__name__}: {exc}); "
+                 f"retry with: benchharness report {run_dir}")
+        return None
+
+
+def cmd_report(args) -> int:
+    from benchharness.report import render
+
+    output = args.output or default_report_path(args.run_dirs[0], args.format)
+    say(out, f"report: {render(args.run_dirs, output, args.format, args.tolerance)}")
+    return EXIT_OK
 
 
 # -- models --------------------------------------------------------------------------------------

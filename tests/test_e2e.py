@@ -23,9 +23,9 @@ def model(name: str) -> str:
     return f"{HELPERS}:{name}"
 
 
-def cli(*args, **kwargs):
+def cli(*args, cwd=REPO, **kwargs):
     return subprocess.run([sys.executable, "-m", "benchharness", *map(str, args)], capture_output=True, text=True,
-                          cwd=REPO, timeout=600, **kwargs)
+                          cwd=cwd, timeout=600, **kwargs)
 
 
 def only_run_dir(parent: Path) -> Path:
@@ -54,10 +54,13 @@ exclude:
   - model: "{model('oom_model')}"
     batch_size: 64
 """)
-    result = cli("run", scenario, "--out", tmp_path / "results")
+    result = cli("run", scenario, "--out", tmp_path / "results", cwd=tmp_path)
     assert result.returncode == 0, result.stderr  # an OOM is a measured result, not a failure
     run_dir = only_run_dir(tmp_path / "results")
-    assert result.stdout.strip().splitlines()[-1] == f"run directory: {run_dir}"
+    report = tmp_path / "reports" / f"{run_dir.name}.html"
+    assert result.stdout.strip().splitlines()[-2:] == [f"run directory: {run_dir}",
+                                                       f"report: {report.relative_to(tmp_path)}"]
+    assert report.is_file() and "When does a larger batch pay off?" in report.read_text()
     oom, *oks = records(run_dir)
     assert oom["status"] == "oom" and "ResourceExhaustedError" in oom["error"]
     assert oom["epoch_time_s"] is None and oom["throughput_sps"] is None
@@ -99,7 +102,8 @@ runtime:
 sweep:
   batch_size: [32, 256]
 """)
-    result = cli("run", scenario, "--out", tmp_path / "results", env=os.environ | {"BENCHHARNESS_FAKE_NVML": "1"})
+    result = cli("run", scenario, "--out", tmp_path / "results", "--no-report",
+                 env=os.environ | {"BENCHHARNESS_FAKE_NVML": "1"})
     assert result.returncode == 0, result.stderr
     run_dir = only_run_dir(tmp_path / "results")
     small, large = records(run_dir)
@@ -124,7 +128,7 @@ sweep:
   model: ["{model('hanging_model')}", "{model('failing_model')}", "{model('not_a_model')}"]
 """)
     started = time.monotonic()
-    result = cli("run", scenario, "--out", tmp_path / "results")
+    result = cli("run", scenario, "--out", tmp_path / "results", "--no-report")
     assert result.returncode == 1
     hang, fail, wrong = records(only_run_dir(tmp_path / "results"))
     assert hang["status"] == "timeout" and "timeout_s=8" in hang["error"]
@@ -147,7 +151,7 @@ sweep:
   batch_size: [16, 32, 64]
 """)
     out = tmp_path / "results"
-    proc = subprocess.Popen([sys.executable, "-m", "benchharness", "run", str(scenario), "--out", str(out)],
+    proc = subprocess.Popen([sys.executable, "-m", "benchharness", "run", str(scenario), "--out", str(out), "--no-report"],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (out.exists() and any(out.iterdir()) and records(only_run_dir(out))):
@@ -162,7 +166,7 @@ sweep:
     assert resume_line == f"Resume with: benchharness run {scenario} --resume {run_dir}"
     assert not [p for p in psutil.process_iter(["cmdline"]) if "benchharness.worker" in " ".join(p.info["cmdline"] or [])]
 
-    resumed = cli("run", scenario, "--resume", run_dir)
+    resumed = cli("run", scenario, "--resume", run_dir, "--no-report")
     assert resumed.returncode == 0, resumed.stderr
     final = records(run_dir)
     assert final[: len(kept)] == kept
@@ -183,7 +187,7 @@ def test_tutorial_cnn_on_fashion_mnist_reaches_the_guide_accuracy(tmp_path):
     scenario = tmp_path / "fashion.yaml"
     scenario.write_text("name: fashion\ndefaults:\n  model: tutorial_cnn\n  dataset: fashion_mnist\n"
                         "  epochs: 4\n  batch_size: 32\n  optimizer: adam\n")
-    result = cli("run", scenario, "--out", tmp_path / "results")
+    result = cli("run", scenario, "--out", tmp_path / "results", "--no-report")
     assert result.returncode == 0, result.stderr
     (record,) = records(only_run_dir(tmp_path / "results"))
     assert record["eval"]["samples"] == 10000

@@ -1,0 +1,191 @@
+"""Charts: each a small function from a DataFrame (or analysis result) to an inline SVG string.
+
+SVG text stays text (``svg.fonttype: none``) and every namespace URL is stripped, so the report
+holds no ``http://`` reference at all and opens offline.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display; must precede pyplot
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+sns.set_theme(style="whitegrid", context="notebook")
+plt.rcParams.update({"svg.fonttype": "none", "font.family": "sans-serif", "figure.dpi": 96})
+
+PALETTE = sns.color_palette("deep")
+
+
+def to_svg(fig) -> str:
+    """The figure as an inline SVG element with no XML prolog, metadata or namespace URLs."""
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight",
+                metadata={"Creator": None, "Date": None, "Format": None, "Type": None})
+    plt.close(fig)
+    svg = buffer.getvalue()
+    svg = svg[svg.index("<svg"):]
+    svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.S)
+    return re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", svg)
+
+
+def _log2_batches(ax, batches) -> None:
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(batches)
+    ax.set_xticklabels([str(b) for b in batches])
+    ax.set_xlabel("batch size")
+
+
+def epoch_time_vs_utilization(recommendations) -> str:
+    """The central chart: time per epoch against batch size, utilization on a second axis; one panel per curve."""
+    n = len(recommendations)
+    fig, axes = plt.subplots(1, n, figsize=(6.2 * n, 4.0), squeeze=False)
+    for ax, rec in zip(axes[0], recommendations):
+        points = [p for p in rec.points if p.throughput]
+        batches = [p.batch_size for p in points]
+        ax.plot(batches, [p.epoch_time for p in points], "o-", color=PALETTE[0], label="time per steady epoch (s)")
+        ax.set_ylabel("time per epoch (s)", color=PALETTE[0])
+        ax.set_ylim(bottom=0)
+        _log2_batches(ax, batches or [1])
+        utils = [(p.batch_size, p.util) for p in points if p.util is not None]
+        if utils:
+            twin = ax.twinx()
+            twin.plot([b for b, _ in utils], [u for _, u in utils], "s--", color=PALETTE[3])
+            twin.set_ylim(0, 105)
+            twin.set_ylabel(rec.util_metric or "utilization %", color=PALETTE[3])
+            twin.grid(False)
+        if rec.recommended:
+            ax.axvline(rec.recommended.batch_size, color=PALETTE[2], lw=1.5, ls=":")
+            ax.annotate(f"recommended: {rec.recommended.batch_size}", (rec.recommended.batch_size, 0),
+                        xytext=(4, 6), textcoords="offset points", color=PALETTE[2], fontsize=9)
+        ax.set_title(rec.label, fontsize=11)
+    fig.tight_layout()
+    return to_svg(fig)
+
+
+def throughput_vs_batch(recommendations) -> str:
+    """Throughput with the spread across repeats (min-max bars) and the gain of each step up."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    all_batches = set()
+    for i, rec in enumerate(recommendations):
+        points = [p for p in rec.points if p.throughput]
+        batches = [p.batch_size for p in points]
+        all_batches.update(batches)
+        medians = [p.throughput for p in points]
+        low = [p.throughput - p.spread[0] for p in points]
+        high = [p.spread[1] - p.throughput for p in points]
+        ax.errorbar(batches, medians, yerr=[low, high], fmt="o-", capsize=4, color=PALETTE[i % 10], label=rec.label)
+        for d in rec.doublings:
+            y = next(p.throughput for p in points if p.batch_size == d.to_batch)
+            ax.annotate(f"{d.gain:+.0%}" + (" (noise)" if d.noise else ""), (d.to_batch, y), xytext=(0, 8),
+                        textcoords="offset points", ha="center", fontsize=8, color=PALETTE[i % 10])
+    _log2_batches(ax, sorted(all_batches) or [1])
+    ax.set_ylabel("steady throughput (samples/s)")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return to_svg(fig)
+
+
+def memory_vs_batch(recommendations) -> str | None:
+    """Peak memory against batch size, the device total, and the fitted line's crossing (an estimate)."""
+    with_memory = [r for r in recommendations if any(p.mems for p in r.points)]
+    if not with_memory:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    batches = set()
+    for i, rec in enumerate(with_memory):
+        xs = [p.batch_size for p in rec.points for _ in p.mems]
+        ys = [m for p in rec.points for m in p.mems]
+        batches.update(xs)
+        ax.plot(xs, ys, "o", color=PALETTE[i % 10], label=f"{rec.label}: peak memory")
+        fit = rec.memory_fit
+        if fit:
+            top = max(max(xs) * 2, fit["estimated_oom_batch"] or 0)
+            line_x = list(np.geomspace(min(xs), top, 64))  # a straight line is curved on the log2 axis
+            ax.plot(line_x, [fit["intercept_mb"] + fit["mb_per_sample"] * x for x in line_x], "--",
+                    color=PALETTE[i % 10], lw=1, label=f"linear fit: {fit['mb_per_sample']:.2f} MiB per sample")
+            if fit["total_mb"]:
+                ax.axhline(fit["total_mb"], color="black", lw=1)
+                ax.annotate(f"device total {fit['total_mb']:,.0f} MiB", (min(xs), fit["total_mb"]), xytext=(2, -12),
+                            textcoords="offset points", fontsize=8)
+            if fit["estimated_oom_batch"]:
+                ax.axvline(fit["estimated_oom_batch"], color=PALETTE[3], ls=":", lw=1)
+                ax.annotate(f"estimated out of memory at batch ~{fit['estimated_oom_batch']:,.0f}",
+                            (fit["estimated_oom_batch"], fit["total_mb"] or 0), xytext=(-4, -26),
+                            textcoords="offset points", ha="right", fontsize=8, color=PALETTE[3])
+    _log2_batches(ax, sorted(batches))
+    ax.set_ylabel("peak memory (MiB)")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return to_svg(fig)
+
+
+def utilization_timelines(timelines: list[dict], util_label: str) -> str | None:
+    """Per trial: utilization over time since the worker started, with epoch boundaries."""
+    if not timelines:
+        return None
+    n = len(timelines)
+    cols = min(3, n)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(5.0 * cols, 2.6 * rows), squeeze=False, sharey=True)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    for ax, item in zip(axes.flat, timelines):
+        frame: pd.DataFrame = item["samples"]
+        t0 = item["t0"]
+        ax.plot(frame["t_monotonic"] - t0, frame[item["column"]], color=PALETTE[0], lw=1)
+        for epoch in item["epochs"]:
+            if epoch.get("t_start_monotonic") is not None:
+                ax.axvline(epoch["t_start_monotonic"] - t0, color=PALETTE[2] if epoch["epoch"] else PALETTE[7],
+                           lw=0.8, ls="--")
+        ax.set_title(item["title"], fontsize=9)
+        ax.set_ylim(0, 105)
+        ax.set_xlabel("seconds since the worker started", fontsize=8)
+    axes[0][0].set_ylabel(util_label, fontsize=8)
+    fig.tight_layout()
+    return to_svg(fig)
+
+
+def pruning_tradeoff(frame: pd.DataFrame) -> str | None:
+    """Sparsity against test accuracy (Keras, TFLite quantized) and compressed sizes."""
+    if frame.empty:
+        return None
+    fig, (acc_ax, size_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    for column, label, color in (("accuracy", "Keras (stripped)", PALETTE[0]),
+                                 ("tflite_quant_accuracy", "TFLite dynamic-range quantized", PALETTE[1])):
+        if frame[column].notna().any():
+            acc_ax.plot(frame["sparsity"], frame[column], "o-", label=label, color=color)
+    acc_ax.set_xlabel("target sparsity")
+    acc_ax.set_ylabel("test accuracy")
+    acc_ax.legend(fontsize=8)
+    for column, label, color in (("keras_zip_bytes", "Keras .h5, zipped", PALETTE[0]),
+                                 ("tflite_zip_bytes", "TFLite float, zipped", PALETTE[2]),
+                                 ("tflite_quant_zip_bytes", "TFLite quantized, zipped", PALETTE[1])):
+        if frame[column].notna().any():
+            size_ax.plot(frame["sparsity"], frame[column] / 1024, "o-", label=label, color=color)
+    size_ax.set_xlabel("target sparsity")
+    size_ax.set_ylabel("compressed size (KiB)")
+    size_ax.set_ylim(bottom=0)
+    size_ax.legend(fontsize=8)
+    fig.tight_layout()
+    return to_svg(fig)
+
+
+def per_layer_sparsity(frame: pd.DataFrame) -> str | None:
+    """Measured sparsity of each pruned layer, one bar group per target."""
+    if frame.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    sns.barplot(data=frame, x="layer", y="measured", hue="target", ax=ax, palette="crest")
+    ax.set_ylabel("measured sparsity")
+    ax.set_ylim(0, 1)
+    ax.legend(title="target", fontsize=8)
+    fig.tight_layout()
+    return to_svg(fig)

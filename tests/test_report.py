@@ -1,0 +1,188 @@
+"""The report: rendered from committed golden run directories; the pays-off rule on constructed data."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchharness.analyze import recommend
+from benchharness.report import render
+
+GOLDEN = Path(__file__).parent / "golden"
+RUNS = ("cpu_run", "fake_nvml_run", "pruning_run")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reports")
+    return {name: render([GOLDEN / name], out / f"{name}.html").read_text() for name in RUNS}
+
+
+def test_every_golden_run_renders_with_its_sections(reports):
+    for name, html in reports.items():
+        assert "When does a larger batch pay off?" in html and "Every trial" in html, name
+        assert "Environment and scenario" in html and html.count("<svg") >= 2, name
+    assert "Pruning: accuracy, size, cost" in reports["pruning_run"]
+    assert "Pruning: accuracy, size, cost" not in reports["cpu_run"]
+
+
+def test_sources_are_labelled_in_the_header(reports):
+    assert "FAKE NVML" in reports["fake_nvml_run"]
+    assert "CPU fallback" in reports["cpu_run"] and "FAKE NVML" not in reports["cpu_run"]
+
+
+def test_failures_are_shown_with_their_reasons(reports):
+    html = reports["fake_nvml_run"]
+    assert '<tr class="oom">' in html and "ResourceExhaustedError: OOM when allocating" in html
+    assert '<tr class="failed">' in html and "RuntimeError: this model is broken on purpose" in html
+
+
+def test_report_is_self_contained(reports):
+    for name, html in reports.items():
+        assert "http://" not in html and "https://" not in html, name
+        assert not re.search(r"""(src|href)\s*=\s*["'](?!#)""", html), name  # nothing loaded from elsewhere
+
+
+def test_headline_answers_in_words(reports):
+    html = reports["fake_nvml_run"]
+    records = [json.loads(line) for line in (GOLDEN / "fake_nvml_run" / "trials.jsonl").read_text().splitlines()]
+    rec = recommend([r for r in records if r["params"]["model"] == "tutorial_cnn"])
+    assert rec.headline in html.replace("&#39;", "'")
+    assert rec.headline.startswith("tutorial_cnn on synthetic: use batch ")
+
+
+def test_strings_from_files_are_escaped(tmp_path):
+    run = tmp_path / "evil"
+    shutil.copytree(GOLDEN / "cpu_run", run)
+    info = json.loads((run / "run.json").read_text())
+    info["scenario"]["resolved"]["name"] = "<script>alert(1)</script>"
+    (run / "run.json").write_text(json.dumps(info))
+    lines = (run / "trials.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    first.update(status="failed", error="<img src=x onerror=alert(2)>")
+    (run / "trials.jsonl").write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    html = render([run], tmp_path / "r.html").read_text()
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img src=x" not in html and "&lt;img src=x onerror=alert(2)&gt;" in html
+    md = render([run], tmp_path / "r.md", "md").read_text()
+    assert "<script>" not in md and "<img" not in md
+
+
+def test_markdown_summary(tmp_path):
+    md = render([GOLDEN / "fake_nvml_run"], tmp_path / "r.md", "md").read_text()
+    assert md.startswith("## benchharness: fake_gpu_sweep")
+    assert "**tutorial_cnn on synthetic: use batch" in md and "| `" in md and "FAKE NVML" in md
+
+
+def test_comparing_two_runs(tmp_path):
+    html = render([GOLDEN / "cpu_run", GOLDEN / "fake_nvml_run"], tmp_path / "both.html").read_text()
+    assert html.count('class="answer"') >= 3  # one curve in the CPU run, three in the fake-NVML run
+
+
+def test_report_cli_and_bad_input(tmp_path):
+    ok = subprocess.run([sys.executable, "-m", "benchharness", "report", str(GOLDEN / "pruning_run"), "--format", "md",
+                         "-o", str(tmp_path / "p.md")], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip() == f"report: {tmp_path / 'p.md'}"
+    bad = subprocess.run([sys.executable, "-m", "benchharness", "report", str(tmp_path)], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.strip() == f"{tmp_path}: not a run directory (no run.json)"
+    broken = tmp_path / "broken"
+    shutil.copytree(GOLDEN / "cpu_run", broken)
+    with open(broken / "trials.jsonl", "a") as f:
+        f.write("{not json}\n" + (GOLDEN / "cpu_run" / "trials.jsonl").read_text().splitlines()[0] + "\n")
+    bad = subprocess.run([sys.executable, "-m", "benchharness", "report", str(broken)], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.strip().startswith(f"{broken / 'trials.jsonl'}:6: not a valid trial record")
+
+
+# -- the pays-off rule on constructed data -------------------------------------------------------
+
+
+def records_for(curve: dict, repeats: int = 1, util=None, mem=None, total=None, statuses=None):
+    out = []
+    for batch, sps in curve.items():
+        values = sps if isinstance(sps, (list, tuple)) else [sps] * repeats
+        for repeat, value in enumerate(values):
+            status = (statuses or {}).get(batch, "ok")
+            out.append({"status": status, "repeat": repeat,
+                        "params": {"model": "m", "dataset": "synthetic", "batch_size": batch, "sparsity": 0.0},
+                        "throughput_sps": value if status == "ok" else None,
+                        "epoch_time_s": 1000 / value if status == "ok" else None,
+                        "telemetry": {"util_mean_pct": (util or {}).get(batch), "mem_peak_mb": (mem or {}).get(batch),
+                                      "mem_total_mb": total, "util_metric": "GPU kernel-busy %"}})
+    return out
+
+
+def test_clear_knee():
+    rec = recommend(records_for({32: 1000, 64: 1900, 128: 3000, 256: 3100, 512: 3120}, util={512: 97}))
+    # 3000 samples/s at 128 is within 5 % of the best (3120 at 512): 128 is the answer.
+    assert rec.recommended.batch_size == 128 and rec.best.batch_size == 512
+    assert [round(d.gain, 3) for d in rec.doublings] == [0.9, 0.579, 0.033, 0.006]
+    assert rec.flags == []
+    assert "use batch 128" in rec.headline and "from batch 32 to 128 throughput rises 3.0x" in rec.headline
+    assert "beyond it each step up gains at most +3.3%" in rec.headline
+
+
+def test_flat_curve_recommends_the_smallest():
+    rec = recommend(records_for({32: 1000, 64: 1010, 128: 1020, 256: 1005}, util={64: 40, 128: 41}))
+    assert rec.recommended.batch_size == 32
+    assert any(f.startswith("device not saturated: GPU kernel-busy % is 41 % at batch 128") for f in rec.flags)
+
+
+def test_noisy_repeats_are_reported_as_noise_not_gains():
+    rec = recommend(records_for({64: [1000, 1100, 1200], 128: [1050, 1150, 1250], 256: [2000, 2050, 2100]}))
+    noise = [d for d in rec.doublings if d.noise]
+    assert [(d.from_batch, d.to_batch) for d in noise] == [(64, 128)]
+    assert any(f.startswith("noise: batch 64 -> 128") for f in rec.flags)
+    assert not rec.doublings[1].noise
+
+
+def test_oom_edge_is_memory_bound():
+    rec = recommend(records_for({64: 1000, 128: 1800, 256: 3000, 512: 0}, statuses={512: "oom"},
+                                mem={64: 1200, 128: 2200, 256: 4200}, total=8192))
+    assert rec.best.batch_size == 256
+    assert "memory-bound: batch 512 ran out of memory, so the next doubling does not fit" in rec.flags
+    fit = rec.memory_fit
+    assert fit["mb_per_sample"] == pytest.approx(298666.67 / 19114.67, rel=1e-5)  # least squares by hand
+    assert fit["estimated_oom_batch"] == pytest.approx((8192 - fit["intercept_mb"]) / fit["mb_per_sample"])
+
+
+def test_memory_fit_predicts_the_next_doubling_will_not_fit():
+    rec = recommend(records_for({64: 1000, 128: 1800, 256: 3000}, mem={64: 2000, 128: 4000, 256: 8000}, total=10000))
+    assert any(f.startswith("memory-bound: the next doubling (batch 512) would not fit") for f in rec.flags)
+
+
+def test_nothing_completed():
+    rec = recommend(records_for({64: 0}, statuses={64: "oom"}))
+    assert rec.recommended is None and "no batch size completed" in rec.headline
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="apt-get install chromium (.ci/run installs it)")
+def test_report_opens_in_headless_chromium_without_errors_or_network(reports, tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api")
+    path = tmp_path / "fake.html"
+    path.write_text(reports["fake_nvml_run"])
+    errors, requests = [], []
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto(path.as_uri(), wait_until="load")
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        heading = page.inner_text("h1")
+        svgs = page.locator("svg").count()
+        browser.close()
+    assert errors == []
+    assert requests == [path.as_uri()]  # the page itself, nothing else
+    assert heading == "fake_gpu_sweep" and svgs >= 4
+    assert (tmp_path / "report.png").stat().st_size > 10_000
