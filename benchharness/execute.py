@@ -90,6 +90,10 @@ class Executor:
     on_event: EventCallback = lambda trial, event: None
     python: str = sys.executable
     tf_environment: dict | None = field(default=None, init=False)
+    peak: dict | None = field(default=None, init=False)  # the device probe, once per run (run.json)
+
+    def __post_init__(self):
+        self.peak = self.run.run_json().get("peak")
 
     def run_trial(self, trial: Trial) -> dict:
         """Run one trial to its end and append its record. Raises KeyboardInterrupt after killing the
@@ -97,7 +101,7 @@ class Executor:
         with tempfile.TemporaryDirectory(prefix="benchharness-") as tmp:
             events = EventsReader(Path(tmp) / "events.jsonl")
             spec = {"trial_id": trial.trial_id, "params": trial.params, "runtime": self.runtime,
-                    "events_path": str(events.path),
+                    "events_path": str(events.path), "probe": self.peak is None,
                     "tensorboard_dir": str(self.run.tensorboard_dir(trial.trial_id))}
             started = time.monotonic()
             returncode, timed_out, samples = self._spawn_and_wait(trial, spec, events)
@@ -112,6 +116,15 @@ class Executor:
             record["pruning"]["throughput_vs_dense"] = throughput_vs_dense(record, self.run.read_trials().records)
         self.run.append_record(record)
         return record
+
+    def _add_utilization_of_peak(self, record: dict) -> None:
+        """MFU against this run's probed peak, and the achieved FLOP/s for the roofline."""
+        from benchharness.flops import mfu
+
+        peak = (self.peak or {}).get("peak_flops_per_s")
+        record["mfu"] = mfu(record.get("flops_per_sample"), record.get("throughput_sps"), peak)
+        if record.get("cost") is not None:
+            record["cost"]["achieved_flops_per_s"] = _achieved(record)
 
     def _telemetry(self, trial: Trial, samples, record: dict, result: dict | None) -> dict:
         from benchharness.telemetry.summary import summarize, total_memory_mb, write_csv
@@ -169,12 +182,25 @@ class Executor:
         if ready:
             record["startup_s"] = ready["t_monotonic"] - started
         if result is not None:
-            for key in ("device", "eval", "pruning", "sizes", "tflite_accuracy", "dense_pretrain"):
+            for key in ("device", "eval", "pruning", "sizes", "tflite_accuracy", "dense_pretrain", "cost",
+                        "flops_per_sample"):
                 record[key] = result.get(key)
+            if result.get("probe") and self.peak is None:
+                self.peak = result["probe"]
+                self.run.update_run_json(peak=self.peak)
+            self._add_utilization_of_peak(record)
             self.tf_environment = self.tf_environment or result.get("environment")
         for epoch in record["epochs"]:
             epoch.pop("step_times_ms", None)  # summarized as step_time_ms; too bulky to keep
         return record
+
+
+def _achieved(record: dict) -> float | None:
+    from benchharness.flops import TRAINING_FLOPS_FACTOR
+
+    if not record.get("flops_per_sample") or not record.get("throughput_sps"):
+        return None
+    return TRAINING_FLOPS_FACTOR * record["flops_per_sample"] * record["throughput_sps"]
 
 
 def epochs_from_events(events: list[dict]) -> list[dict]:

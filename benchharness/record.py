@@ -35,6 +35,7 @@ def empty_record(trial_id: str, repeat: int, params: dict) -> dict:
         "tflite_accuracy": None,
         "flops_per_sample": None,
         "mfu": None,
+        "cost": None,
         "dense_pretrain": None,
         "startup_s": None,
         "wall_s": None,

@@ -57,6 +57,9 @@ PARAM_EXPECT = {
     "measure_sizes": "must be true or false",
     "num_words": "must be a positive integer (vocabulary size) or null",
     "maxlen": "must be a positive integer (sequence length) or null",
+    "input_size": "must be an integer >= 32 (square image side) or null",
+    "alpha": "must be a positive number (width multiplier) or null",
+    "classes": "must be an integer >= 2 or null",
 }
 
 
@@ -85,6 +88,9 @@ class Params(BaseModel):
     measure_sizes: bool = False
     num_words: Annotated[int, Field(gt=0)] | None = None  # sequence models: vocabulary size
     maxlen: Annotated[int, Field(gt=0)] | None = None  # sequence models: tokens per sample
+    input_size: Annotated[int, Field(ge=32)] | None = None  # image applications: square side
+    alpha: Annotated[float, Field(gt=0.0)] | None = None  # image applications: width multiplier
+    classes: Annotated[int, Field(ge=2)] | None = None  # image applications: output classes
 
 
 PARAM_NAMES = tuple(Params.model_fields)
@@ -267,15 +273,15 @@ def _point_checks(scenario: Scenario) -> list[tuple[Path_, str]]:
     problems, seen = [], set()
     for trial in expand(scenario):
         p = trial.params
-        pair = (p["model"], p["dataset"])
+        pair = (p["model"], p["dataset"], p["input_size"], p["classes"])
         if pair not in seen:
             seen.add(pair)
-            problem = compatibility_problem(*pair)
+            problem = compatibility_problem(p["model"], p["dataset"], p)
             if problem:
                 problems.append((_origin(scenario, "dataset", p["dataset"]), problem))
         problems += _schedule_problems(scenario, p, seen)
         spec = MODELS.get(p["model"])
-        for option in ("num_words", "maxlen"):
+        for option in ("num_words", "maxlen", "input_size", "alpha", "classes"):
             if spec is not None and p[option] is not None and option not in spec.options:
                 where = _origin(scenario, option, p[option])
                 if (where, option) not in seen:

@@ -221,7 +221,9 @@ def run_trial(spec: dict, events: EventLog) -> dict:
     configure_devices(tf.config, runtime)  # before anything touches a GPU
     keras = import_keras()
     configure_keras(keras, runtime, params["seed"])
+    probe = run_probe(tf, runtime, events) if spec.get("probe") else None
     model = build_model(keras, params)
+    cost = measure_cost(tf, model, runtime)
     compile_model(keras, model, params, runtime)
     data = load_data(model, params)
     dataset = make_dataset(tf, data.x_train, data.y_train, params["batch_size"], params["seed"])
@@ -241,8 +243,16 @@ def run_trial(spec: dict, events: EventLog) -> dict:
         "device": describe_device(tf),
         "environment": tensorflow_environment(tf),
         "tf_peak_mb": tensorflow_peak_mb(tf),
+        "probe": probe,
+        "cost": cost,
+        "flops_per_sample": (cost or {}).get("flops_per_sample"),
     }
     export_model, result["pruning"] = finish_pruning(model, pruning_state)
+    if cost is not None:
+        from benchharness.flops import flops_saved_by_sparsity
+
+        per_layer_macs = cost.pop("per_layer_macs")
+        cost["flops_saved_by_sparsity"] = flops_saved_by_sparsity(per_layer_macs, (result["pruning"] or {}).get("per_layer"))
     if params.get("measure_sizes"):
         from benchharness.export import measure_sizes
 
@@ -251,6 +261,26 @@ def run_trial(spec: dict, events: EventLog) -> dict:
         result["sizes"], result["tflite_accuracy"] = measure_sizes(tf, keras, export_model, data,
                                                                    params["batch_size"], threshold)
     return result
+
+
+def run_probe(tf, runtime: dict, events: EventLog) -> dict:
+    """The device's measured matmul and memory ceilings, once per run, before any model exists."""
+    from benchharness.flops import probe_peak
+
+    events.emit("probe_start")
+    return probe_peak(tf, bool(tf.config.list_physical_devices("GPU")), bool(runtime.get("mixed_precision")))
+
+
+def measure_cost(tf, model, runtime: dict) -> dict | None:
+    """Forward FLOPs, MACs and memory access cost of one sample (see ``benchharness.flops``).
+    A model the profiler cannot freeze gets None (and the trial goes on): never a guessed figure."""
+    from benchharness.flops import model_cost
+
+    try:
+        return model_cost(tf, model, tuple(model.input_shape[1:]), 2 if runtime.get("mixed_precision") else 4)
+    except Exception as exc:  # the count is a by-product; the training measurement must not be lost
+        print(f"benchharness: FLOPs not counted: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None
 
 
 def train_dense_first(model, dataset, params: dict, events: EventLog) -> dict | None:

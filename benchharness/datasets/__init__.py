@@ -117,12 +117,13 @@ def _shape_text(shape) -> str:
     return "x".join(str(d) for d in shape)
 
 
-def compatibility_problem(model_name: str, dataset_name: str) -> str | None:
-    """Why ``model_name`` cannot train on ``dataset_name`` (kind, classes, input shape), or None.
-    User models (``module:function``) are checked when they are built, in the worker."""
+def compatibility_problem(model_name: str, dataset_name: str, params: dict | None = None) -> str | None:
+    """Why ``model_name`` (with ``params``) cannot train on ``dataset_name`` (kind, classes, input
+    shape), or None. User models (``module:function``) are checked when they are built, in the worker."""
     from benchharness.models import MODELS
 
     model = MODELS.get(model_name)
+    params = params or {}
     try:
         data = resolve(dataset_name)
     except ValueError:
@@ -132,9 +133,12 @@ def compatibility_problem(model_name: str, dataset_name: str) -> str | None:
     if model.input_kind != data.kind:
         return (f"model {model_name!r} takes {'token sequences' if model.input_kind == 'tokens' else 'images'}; "
                 f"dataset {dataset_name!r} holds {'token sequences' if data.kind == 'tokens' else 'images'}")
-    if data.classes is not None and data.classes != model.num_classes:
-        return f"model {model_name!r} predicts {model.num_classes} classes; dataset {dataset_name!r} has {data.classes}"
-    if data.kind == "image" and math.prod(data.sample_shape) != math.prod(model.input_shape):
-        return (f"model {model_name!r} takes {_shape_text(model.input_shape)} inputs; dataset {dataset_name!r} has "
-                f"{_shape_text(data.sample_shape)}")
+    classes, shape = model.classes_for(params), model.shape_for(params)
+    hint = " (set classes)" if "classes" in model.options else ""
+    if data.classes is not None and data.classes != classes:
+        return f"model {model_name!r} predicts {classes} classes; dataset {dataset_name!r} has {data.classes}{hint}"
+    if data.kind == "image" and math.prod(data.sample_shape) != math.prod(shape):
+        hint = " (set input_size)" if "input_size" in model.options else ""
+        return (f"model {model_name!r} takes {_shape_text(shape)} inputs; dataset {dataset_name!r} has "
+                f"{_shape_text(data.sample_shape)}{hint}")
     return None

@@ -30,6 +30,17 @@ class ModelSpec:
     description: str
     options: tuple[str, ...] = ()  # extra params this model reads (e.g. num_words, maxlen)
 
+    def shape_for(self, params: dict) -> tuple[int, ...]:
+        """The input shape these params give (``input_size`` resizes square RGB models)."""
+        if "input_size" in self.options and params.get("input_size"):
+            return (params["input_size"], params["input_size"], self.input_shape[-1])
+        if "maxlen" in self.options and params.get("maxlen"):
+            return (params["maxlen"],)
+        return self.input_shape
+
+    def classes_for(self, params: dict) -> int:
+        return params.get("classes") or self.num_classes if "classes" in self.options else self.num_classes
+
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
@@ -61,6 +72,26 @@ MODELS: dict[str, ModelSpec] = {
             output="sigmoid",
             description="tfmot examples/sparsity/keras/imdb/imdb_lstm.py (num_words, maxlen)",
             options=("num_words", "maxlen"),
+        ),
+        *(
+            ModelSpec(
+                name=name,
+                builder=f"benchharness.models.{module}:build_{name}",
+                input_shape=(224, 224, 3),
+                num_classes=1000,
+                input_kind="image",
+                output="softmax",
+                description=description,
+                options=("input_size", "alpha", "classes") if name != "resnet50" else ("input_size", "classes"),
+            )
+            for name, module, description in (
+                ("mobilenet_v1", "applications", "tf_keras.applications.MobileNet (Howard et al. 2017)"),
+                ("mobilenet_v2", "applications", "tf_keras.applications.MobileNetV2 (Sandler et al. 2018)"),
+                ("mobilenet_v3_small", "applications", "tf_keras.applications.MobileNetV3Small (Howard et al. 2019)"),
+                ("mobilenet_v3_large", "applications", "tf_keras.applications.MobileNetV3Large (Howard et al. 2019)"),
+                ("shufflenet_v2", "shufflenet", "ShuffleNetV2 (Ma et al. 2018), prunable convolutions; alpha 0.5-2.0"),
+                ("resnet50", "applications", "tf_keras.applications.ResNet50: a heavy reference"),
+            )
         ),
     )
 }
