@@ -257,21 +257,32 @@ def cmd_report(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from benchharness.models import MODELS
-    from benchharness.worker import import_tensorflow
+    from benchharness.flops import profiler_flops
+    from benchharness.models import MODELS, resolve_builder
+    from benchharness.worker import import_keras, import_tensorflow
 
-    import_tensorflow()
-    import tf_keras as keras
-
-    from benchharness.models import resolve_builder
-
-    table = Table(title="registered models", title_justify="left")
-    for column in ("name", "params", "input shape", "classes", "description"):
-        table.add_column(column, justify="right" if column == "params" else "left")
-    for name, spec in MODELS.items():
-        model = resolve_builder(name)({})
-        table.add_row(name, f"{model.count_params():,}", str(tuple(model.input_shape[1:])),
-                      str(spec.num_classes), spec.description)
-        keras.backend.clear_session()
+    tf = import_tensorflow()
+    keras = import_keras()
+    table = Table(title="registered models (FLOPs: forward pass, one sample, default input; MACs = FLOPs / 2)",
+                  title_justify="left")
+    for column in ("name", "params", "input shape", "classes", "FLOPs", "MACs", "description"):
+        table.add_column(column, justify="right" if column in ("params", "FLOPs", "MACs") else "left")
+    with err.status("building each model and counting its FLOPs..."):
+        for name, spec in MODELS.items():
+            model = resolve_builder(name)({})
+            flops = profiler_flops(tf, model, tuple(model.input_shape[1:]))
+            table.add_row(name, f"{model.count_params():,}", str(tuple(model.input_shape[1:])), str(spec.num_classes),
+                          _si(flops), _si(flops / 2 if flops else None), spec.description)
+            keras.backend.clear_session()
     out.print(table)
     return EXIT_OK
+
+
+def _si(value: float | None) -> str:
+    """1234567 -> '1.23 M'."""
+    if value is None:
+        return "-"
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= scale:
+            return f"{value / scale:.2f} {unit}"
+    return f"{value:.0f}"

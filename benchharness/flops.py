@@ -20,11 +20,19 @@ import time
 TRAINING_FLOPS_FACTOR = 3
 
 
+def has_recurrent_layer(model) -> bool:
+    """The profiler counts a while loop's body once, not once per time step: recurrent models
+    (LSTM, GRU, SimpleRNN) would be undercounted by the sequence length."""
+    return any(hasattr(layer, "cell") and hasattr(layer, "return_sequences") for layer in model.layers)
+
+
 def profiler_flops(tf, model, input_shape: tuple[int, ...], dtype="float32") -> int | None:
     """Forward FLOPs of one sample, from TensorFlow's profiler on the frozen graph; None if the
-    profiler cannot count this model."""
+    profiler cannot count this model correctly (recurrent layers)."""
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+    if has_recurrent_layer(model):
+        return None
     function = tf.function(lambda x: model(x, training=False))
     concrete = function.get_concrete_function(tf.TensorSpec([1, *input_shape], dtype))
     graph_def = convert_variables_to_constants_v2(concrete).graph.as_graph_def()

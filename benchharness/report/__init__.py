@@ -83,6 +83,7 @@ def trial_rows(runs: list[LoadedRun]) -> list[dict]:
                          "util": t.get("util_mean_pct"), "mem_peak_mb": t.get("mem_peak_mb"),
                          "energy_j": t.get("energy_j"), "accuracy": e.get("accuracy"),
                          "sparsity_measured": p.get("measured"), "vs_dense": throughput_vs_dense(r, run.records),
+                         "flops_per_sample": r.get("flops_per_sample"), "mfu": r.get("mfu"),
                          "gaps": t.get("gaps") or {}, "lost": t.get("lost") or []})
     return rows
 
@@ -133,6 +134,19 @@ def timelines(runs: list[LoadedRun]) -> tuple[list[dict], int]:
     return items, len(found)
 
 
+def roofline_points(runs: list[LoadedRun]) -> tuple[list[dict], dict | None]:
+    """Trials with a measured cost and throughput, and the first run's probed ceilings."""
+    peak = next((run.info["peak"] for run in runs if run.info.get("peak")), None)
+    points = []
+    for run in runs:
+        for r in run.records:
+            cost = r.get("cost") or {}
+            if cost.get("arithmetic_intensity") and cost.get("achieved_flops_per_s"):
+                points.append({"intensity": cost["arithmetic_intensity"], "achieved": cost["achieved_flops_per_s"],
+                               "label": r["params"]["model"]})
+    return points, peak
+
+
 def _environment(runs: list[LoadedRun]) -> list[dict]:
     return [{"name": run.name, "environment": run.info.get("environment", {}), "scenario": run.info.get("scenario", {}),
              "started": run.info.get("started_utc"), "finished": run.info.get("finished_utc")} for run in runs]
@@ -161,6 +175,10 @@ def build_context(runs: list[LoadedRun], tolerance: float, charts: bool) -> dict
             "pruning": chart.pruning_tradeoff(pruning),
             "layers": chart.per_layer_sparsity(layers),
         }
+        points, peak = roofline_points(runs)
+        context["peak"] = peak
+        context["charts"]["roofline"] = (chart.roofline(points, peak["peak_flops_per_s"], peak["memory_bandwidth_bytes_per_s"])
+                                         if peak else None)
         context["timeline_count"], context["timeline_total"] = len(items), total
         context["pruning_table"] = pruning.to_dict("records")
     return context

@@ -189,3 +189,29 @@ def per_layer_sparsity(frame: pd.DataFrame) -> str | None:
     ax.legend(title="target", fontsize=8)
     fig.tight_layout()
     return to_svg(fig)
+
+
+def roofline(points: list[dict], peak_flops: float, bandwidth: float) -> str | None:
+    """Achieved FLOP/s (3 x forward FLOPs x samples/s) against arithmetic intensity (FLOPs per byte
+    of memory access cost), under the probed matmul and memory-bandwidth ceilings."""
+    if not points or not peak_flops or not bandwidth:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    intensities = [p["intensity"] for p in points]
+    low, high = min(intensities + [peak_flops / bandwidth]) / 4, max(intensities + [peak_flops / bandwidth]) * 4
+    xs = np.geomspace(low, high, 128)
+    ax.plot(xs, np.minimum(peak_flops, bandwidth * xs), color="black", lw=1.5, label="roofline (probed)")
+    ax.annotate(f"matmul peak {peak_flops / 1e9:,.0f} GFLOP/s", (high, peak_flops), ha="right", va="bottom", fontsize=8)
+    ax.annotate(f"{bandwidth / 1e9:,.1f} GB/s", (low * 1.5, bandwidth * low * 1.5), fontsize=8, rotation=30)
+    labels = sorted({p["label"] for p in points})
+    for i, label in enumerate(labels):
+        mine = [p for p in points if p["label"] == label]
+        ax.scatter([p["intensity"] for p in mine], [p["achieved"] for p in mine], color=PALETTE[i % 10], label=label,
+                   zorder=3)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("arithmetic intensity (forward FLOPs per byte of memory access)")
+    ax.set_ylabel("achieved FLOP/s (3 x forward FLOPs x samples/s)")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return to_svg(fig)

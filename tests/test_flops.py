@@ -1,0 +1,131 @@
+"""FLOPs, memory access cost, MFU and the lightweight networks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchharness.flops import TRAINING_FLOPS_FACTOR, flops_saved_by_sparsity, mfu
+
+
+def test_mfu_arithmetic():
+    # 1 MFLOP forward per sample, 1000 samples/s: 3 GFLOP/s of training work against a 6 GFLOP/s peak.
+    assert TRAINING_FLOPS_FACTOR == 3
+    assert mfu(1e6, 1000.0, 6e9) == pytest.approx(0.5)
+    assert mfu(None, 1000.0, 6e9) is None and mfu(1e6, None, 6e9) is None and mfu(1e6, 1000.0, None) is None
+
+
+def test_flops_saved_by_sparsity():
+    assert flops_saved_by_sparsity({"a": 100, "b": 50}, {"a": 0.5, "b": 0.8}) == pytest.approx(2 * (50 + 40))
+    assert flops_saved_by_sparsity({"a": 100}, None) is None
+
+
+@pytest.fixture(scope="module")
+def tf_keras():
+    from benchharness import worker
+
+    return worker.import_tensorflow(), worker.import_keras()
+
+
+def test_tutorial_cnn_flops_and_memory_access_by_hand(tf_keras):
+    from benchharness.flops import layer_bytes, layer_macs, model_cost
+    from benchharness.models.tutorial import build_tutorial_cnn
+
+    tf, _ = tf_keras
+    model = build_tutorial_cnn({})
+    conv, dense = model.layers[1], model.layers[-1]
+    # Conv2D(12, 3x3) on 28x28x1 -> 26x26x12: 26*26*12 outputs x 9 MACs each. Dense 2028 -> 10.
+    assert layer_macs(conv) == 26 * 26 * 12 * 9 == 73_008
+    assert layer_macs(dense) == 2028 * 10
+    # Dense: reads 2028 inputs and 2028*10 + 10 weights, writes 10 outputs, float32.
+    assert layer_bytes(dense, 4) == (2028 + 10 + 2028 * 10 + 10) * 4
+    cost = model_cost(tf, model, (28, 28))
+    # The profiler: 2 FLOPs per multiply-add, plus one per bias add (8112 + 10) and per ReLU (8112).
+    assert cost["flops_per_sample"] == 2 * (73_008 + 20_280) + 8_112 + 10 + 8_112
+    assert cost["macs_per_sample"] == cost["flops_per_sample"] / 2
+    assert cost["conv_dense_macs_per_sample"] == 93_288
+    assert cost["arithmetic_intensity"] == pytest.approx(cost["flops_per_sample"] / cost["mac_bytes_per_sample"])
+
+
+def test_recurrent_models_are_not_counted(tf_keras):
+    from benchharness.flops import profiler_flops
+    from benchharness.models.tfmot_examples import build_imdb_lstm
+
+    tf, _ = tf_keras
+    assert profiler_flops(tf, build_imdb_lstm({"num_words": 100, "maxlen": 10}), (10,)) is None
+
+
+def test_channel_shuffle_interleaves_groups(tf_keras):
+    from benchharness.models.shufflenet import _layers
+
+    tf, _ = tf_keras
+    _, split_cls, shuffle_cls = _layers()
+    x = tf.reshape(tf.range(8, dtype=tf.float32), (1, 1, 1, 8))
+    assert shuffle_cls(2)(x).numpy().reshape(-1).tolist() == [0, 4, 1, 5, 2, 6, 3, 7]
+    left, right = split_cls()(x)
+    assert left.numpy().reshape(-1).tolist() == [0, 1, 2, 3] and right.numpy().reshape(-1).tolist() == [4, 5, 6, 7]
+
+
+def test_shufflenet_unit_shapes(tf_keras):
+    from benchharness.models.shufflenet import _layers, shuffle_unit
+
+    _, keras = tf_keras
+    k, split_cls, shuffle_cls = _layers()
+    inputs = keras.Input((16, 16, 48))
+    same = shuffle_unit(k, split_cls, shuffle_cls, inputs, 48, 1, "u1_")
+    down = shuffle_unit(k, split_cls, shuffle_cls, inputs, 96, 2, "u2_")
+    assert tuple(same.shape) == (None, 16, 16, 48)
+    assert tuple(down.shape) == (None, 8, 8, 96)
+
+
+def test_pruning_a_shufflenet(tf_keras):
+    from benchharness import worker
+    from benchharness.models.shufflenet import build_shufflenet_v2
+
+    _, keras = tf_keras
+    keras.utils.set_random_seed(0)
+    params = {"alpha": 0.5, "input_size": 32, "classes": 10, "optimizer": "adam", "learning_rate": 0.001,
+              "sparsity": 0.6, "initial_sparsity": 0.0, "frequency": 2, "begin_step": 0, "end_step": None,
+              "pruning_schedule": "polynomial"}
+    model = build_shufflenet_v2(params)
+    pruned, state = worker.prepare_pruning(keras, model, params, {}, steps=8)
+    kinds = {type(layer.layer).__name__ for layer in pruned.layers if type(layer).__name__ == "PruneLowMagnitude"}
+    # tfmot's registry lists DepthwiseConv2D with no prunable weights: the 1x1 convolutions, which
+    # hold nearly all of ShuffleNet's weights, and the classifier are pruned.
+    assert kinds == {"Conv2D", "Dense"}
+    assert "DepthwiseConv2D" in {type(layer).__name__ for layer in pruned.layers}
+    assert "ChannelShuffle" in {type(layer).__name__ for layer in pruned.layers}
+    rng = np.random.default_rng(0)
+    x, y = rng.random((64, 32, 32, 3), dtype=np.float32), rng.integers(0, 10, 64)
+    pruned.fit(x, y, batch_size=8, epochs=1, verbose=0,
+               callbacks=worker.training_callbacks(keras, keras.callbacks.Callback(), None, True))
+    _, pruning = worker.finish_pruning(pruned, state)
+    assert pruning["measured"] == pytest.approx(0.6, abs=0.02)
+
+
+# At 224x224, 1000 classes: (MACs in millions, parameters in millions) from the papers.
+PAPERS = {
+    ("mobilenet_v1", 1.0): (569, 4.24),
+    ("mobilenet_v2", 1.0): (300, 3.47),
+    ("mobilenet_v3_large", 1.0): (217, 5.4),
+    ("shufflenet_v2", 0.5): (41, 1.4),
+    ("shufflenet_v2", 1.0): (146, 2.3),
+    ("shufflenet_v2", 1.5): (299, 3.5),
+    ("shufflenet_v2", 2.0): (591, 7.4),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, alpha", sorted(PAPERS))
+def test_macs_and_parameters_match_the_papers(tf_keras, name, alpha):
+    from benchharness.flops import profiler_flops
+    from benchharness.models import resolve_builder
+
+    tf, keras = tf_keras
+    model = resolve_builder(name)({"alpha": alpha})
+    macs = profiler_flops(tf, model, (224, 224, 3)) / 2 / 1e6
+    params = model.count_params() / 1e6
+    paper_macs, paper_params = PAPERS[(name, alpha)]
+    assert macs == pytest.approx(paper_macs, rel=0.05)
+    assert params == pytest.approx(paper_params, rel=0.05)
+    keras.backend.clear_session()
