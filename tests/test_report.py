@@ -15,7 +15,7 @@ from benchharness.analyze import recommend
 from benchharness.report import render
 
 GOLDEN = Path(__file__).parent / "golden"
-RUNS = ("cpu_run", "fake_nvml_run", "pruning_run")
+RUNS = ("cpu_run", "fake_nvml_run", "pruning_run", "models_run")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -31,6 +31,8 @@ def test_every_golden_run_renders_with_its_sections(reports):
         assert "Environment and scenario" in html and html.count("<svg") >= 2, name
     assert "Pruning: accuracy, size, cost" in reports["pruning_run"]
     assert "Pruning: accuracy, size, cost" not in reports["cpu_run"]
+    assert "How far from the device's limit?" in reports["models_run"]
+    assert "MFU (model FLOPs utilization) = 3 × forward FLOPs" in reports["models_run"]
 
 
 def test_sources_are_labelled_in_the_header(reports):
