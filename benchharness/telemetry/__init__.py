@@ -80,6 +80,35 @@ class PollingThread:
             self._stop.wait(max(0.0, next_at - self._clock()))
 
 
+class ThreadedSampler:
+    """What every sampler shares: per trial, fresh ``TrialSamples`` and a polling thread over
+    ``self.read``. Subclasses set ``source`` and ``columns`` and implement ``read(t)``."""
+
+    source = ""
+    columns: list[str] = []
+    interval_s: float
+    clock: Clock = staticmethod(time.monotonic)
+
+    def _reset(self, pid: int | None) -> None:
+        self.pid = pid
+        self.samples = TrialSamples(self.source, list(self.columns), gaps=Counter())
+
+    def start(self, pid: int, params: dict) -> None:
+        self._reset(pid)
+        self._thread = PollingThread(self.read, self.interval_s, self.clock)
+        self._thread.start()
+
+    def stop(self) -> TrialSamples:
+        self._thread.stop()
+        self.samples.rows = self._thread.rows
+        if self._thread.died:
+            self.samples.lost.append(self._thread.died)
+        return self.samples
+
+    def read(self, t: float) -> list[dict]:
+        raise NotImplementedError
+
+
 FAKE_ENV = "BENCHHARNESS_FAKE_NVML"
 
 

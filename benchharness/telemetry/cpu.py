@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import time
-from collections import Counter
 
 import psutil
 
-from benchharness.telemetry import PollingThread, TrialSamples
+from benchharness.telemetry import ThreadedSampler
 
 COLUMNS = ["t_monotonic", "device", "cpu_proc_pct", "cpu_system_pct", "rss_mb"]
 
 
-class CpuSampler:
+class CpuSampler(ThreadedSampler):
     """``cpu_proc_pct`` is the process tree's CPU time over wall time, normalized to all cores
     (100 = every core busy); ``rss_mb`` the tree's resident memory in MiB."""
 
     source = "cpu"
+    columns = COLUMNS
 
     def __init__(self, interval_s: float, clock=time.monotonic):
         self.interval_s = interval_s
@@ -27,20 +27,10 @@ class CpuSampler:
         return None
 
     def start(self, pid: int, params: dict) -> None:
-        self.pid = pid
-        self.samples = TrialSamples(self.source, list(COLUMNS), gaps=Counter())
         self._cpu_seconds: dict[int, float] = {}
         self._last_t: float | None = None
         psutil.cpu_percent(None)  # prime the system-wide counter
-        self._thread = PollingThread(self.read, self.interval_s, self.clock)
-        self._thread.start()
-
-    def stop(self) -> TrialSamples:
-        self._thread.stop()
-        self.samples.rows = self._thread.rows
-        if self._thread.died:
-            self.samples.lost.append(self._thread.died)
-        return self.samples
+        super().start(pid, params)
 
     def _tree(self) -> list[psutil.Process]:
         root = psutil.Process(self.pid)

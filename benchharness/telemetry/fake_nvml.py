@@ -193,7 +193,7 @@ class FakeNvmlSampler(NvmlSampler):
     source = "fake-nvml"
 
     def __init__(self, profile: FakeProfile, interval_s: float, clock=time.monotonic):
-        super().__init__(FakeNvml(profile, clock), interval_s)
+        super().__init__(FakeNvml(profile, clock), interval_s, clock)
 
     def start(self, pid: int, params: dict) -> None:
         self.nvml.set_workload(pid, params.get("batch_size", 0))

@@ -8,11 +8,11 @@ driver's sample period (1/6 s to 1 s), not SM occupancy: reports call it "kernel
 from __future__ import annotations
 
 import os
-from collections import Counter
+import time
 
 import psutil
 
-from benchharness.telemetry import PollingThread, TrialSamples
+from benchharness.telemetry import ThreadedSampler
 
 COLUMNS = ["t_monotonic", "device", "util_gpu_pct", "util_mem_pct", "mem_used_mb", "mem_total_mb",
            "proc_mem_mb", "power_w", "energy_mj", "temp_c", "sm_clock_mhz", "clocks_event_reasons"]
@@ -54,14 +54,16 @@ def visible_indices(nvml, count: int) -> list:
     return keys
 
 
-class NvmlSampler:
+class NvmlSampler(ThreadedSampler):
     """Samples every visible GPU through an NVML module (real or fake)."""
 
     source = "nvml"
+    columns = COLUMNS
 
-    def __init__(self, nvml, interval_s: float):
+    def __init__(self, nvml, interval_s: float, clock=time.monotonic):
         self.nvml = nvml
         self.interval_s = interval_s
+        self.clock = clock
         self.devices = self._open_devices()
         if not self.devices:
             raise NvmlUnavailable("no GPU visible (CUDA_VISIBLE_DEVICES hides them all or the driver lists none)")
@@ -131,22 +133,6 @@ class NvmlSampler:
                         "driver": _text(driver), "memory_total_mb": round(mem.total / MIB) if mem else None,
                         "source": self.source})
         return out
-
-    def _reset(self, pid: int | None) -> None:
-        self.pid = pid
-        self.samples = TrialSamples(self.source, list(COLUMNS), gaps=Counter())
-
-    def start(self, pid: int, params: dict) -> None:
-        self._reset(pid)
-        self._thread = PollingThread(self.read, self.interval_s)
-        self._thread.start()
-
-    def stop(self) -> TrialSamples:
-        self._thread.stop()
-        self.samples.rows = self._thread.rows
-        if self._thread.died:
-            self.samples.lost.append(self._thread.died)
-        return self.samples
 
     # -- one reading ----------------------------------------------------------------------------
 
