@@ -22,7 +22,7 @@ from typing import Callable
 
 from benchharness.plan import Trial
 from benchharness.record import classify, empty_record, summarize_epochs
-from benchharness.store import RunDir
+from benchharness.store import RunDir, utc_now
 from benchharness.telemetry import Sampler
 
 POLL_S = 0.2
@@ -248,6 +248,10 @@ def open_run(loaded, trials: list[Trial], out_dir: Path, resume_dir: Path | None
     return run, [t for t in trials if t.trial_id not in done]
 
 
+def _add_to_environment(run: RunDir, **fields) -> None:
+    run.update_run_json(environment=run.run_json().get("environment", {}) | fields)
+
+
 def run_sweep(run: RunDir, runtime: dict, todo: list[Trial], on_event: EventCallback,
               on_record: Callable[[Trial, dict], None], warn: Callable[[str], None]) -> list[dict]:
     """Run ``todo`` in order, appending each record as it finishes; returns every record in the run.
@@ -260,21 +264,17 @@ def run_sweep(run: RunDir, runtime: dict, todo: list[Trial], on_event: EventCall
     sampler = make_sampler(runtime["sample_interval_ms"], warn)
     gpus = sampler.describe()
     if gpus:
-        run.update_run_json(environment=run.run_json().get("environment", {}) | {"gpus": gpus})
+        _add_to_environment(run, gpus=gpus)
     executor = Executor(run, runtime, sampler=sampler, on_event=on_event)
+    has_tf_environment = "tensorflow" in run.run_json().get("environment", {})
     try:
         for trial in todo:
             record = executor.run_trial(trial)
-            if executor.tf_environment and "tensorflow" not in run.run_json().get("environment", {}):
-                environment = run.run_json().get("environment", {}) | {"tensorflow": executor.tf_environment}
-                run.update_run_json(environment=environment)
+            if executor.tf_environment and not has_tf_environment:
+                _add_to_environment(run, tensorflow=executor.tf_environment)  # the first worker's report
+                has_tf_environment = True
             on_record(trial, record)
     finally:
-        run.update_run_json(finished_utc=_utc_now(), complete=len(run.read_trials().records))
+        run.update_run_json(finished_utc=utc_now(), complete=len(run.read_trials().records))
     return run.read_trials().records
 
-
-def _utc_now() -> str:
-    from benchharness.store import utc_now
-
-    return utc_now()
