@@ -78,8 +78,14 @@ exclude:
             "t_monotonic,device,cpu_proc_pct,cpu_system_pct,rss_mb")
         assert r["step_time_ms"]["p50"] > 0 and r["first_epoch_s"] > 0 and r["wall_s"] > r["startup_s"] > 0
         assert r["device"]["kind"] == "cpu"
-        assert r["eval"] is None and r["mfu"] is None  # not measured: null, never invented
+        assert r["eval"] is None and r["sizes"] is None  # not measured: null, never invented
     run_json = json.loads((run_dir / "run.json").read_text())
+    peak = run_json["peak"]["peak_flops_per_s"]
+    assert peak > 1e9 and run_json["peak"]["memory_bandwidth_bytes_per_s"] > 1e8
+    for r in oks:
+        # tiny_mlp: Dense(784 -> 16) + ReLU + Dense(16 -> 10): 2 x MACs + bias adds + ReLUs.
+        assert r["flops_per_sample"] == 2 * (784 * 16 + 16 * 10) + 16 + 10 + 16
+        assert r["mfu"] == pytest.approx(3 * r["flops_per_sample"] * r["throughput_sps"] / peak)
     assert run_json["environment"]["tensorflow"]["tf_keras"].startswith("2.")
     assert run_json["scenario"]["source"] == str(scenario) and run_json["finished_utc"]
     assert (run_dir / "logs" / f"{oom['trial_id']}.log").read_text().count("ResourceExhaustedError") >= 1
