@@ -206,3 +206,19 @@ def test_models_lists_every_model_with_parameters():
     assert result.returncode == 0, result.stderr
     for name, params in (("tutorial_cnn", "20,410"), ("mnist_cnn", "3,274,762"), ("imdb_lstm", "2,691,713")):
         assert any(name in line and params in line for line in result.stdout.splitlines()), result.stdout
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),
+                    reason="apt-get install dataset-fashion-mnist (.ci/run installs it)")
+def test_pruning_sweep_reproduces_the_guide(tmp_path):
+    """scenarios/pruning_sweep.yaml as shipped: at sparsity 0.8 the guide's savings, measured."""
+    result = cli("run", REPO / "scenarios" / "pruning_sweep.yaml", "--out", tmp_path / "results", "--no-report")
+    assert result.returncode == 0, result.stderr
+    by_sparsity = {r["params"]["sparsity"]: r for r in records(only_run_dir(tmp_path / "results"))}
+    dense, pruned = by_sparsity[0.0], by_sparsity[0.8]
+    assert pruned["pruning"]["measured"] == pytest.approx(0.8, abs=0.01)
+    assert dense["sizes"]["keras_zip_bytes"] / pruned["sizes"]["keras_zip_bytes"] >= 2.8
+    assert dense["sizes"]["keras_zip_bytes"] / pruned["sizes"]["tflite_quant_zip_bytes"] >= 8.5
+    assert dense["eval"]["accuracy"] - pruned["eval"]["accuracy"] <= 0.02
+    assert abs(pruned["tflite_accuracy"]["quant"] - pruned["eval"]["accuracy"]) <= 0.005
+    assert pruned["pruning"]["throughput_vs_dense"] is not None

@@ -29,7 +29,7 @@ EXPECTED = {
     "09_sparsity_out_of_range.yaml": ["{f}:3: sweep.sparsity[2]: must be a number in [0, 1), got 1.3"],
     "10_empty_sweep_list.yaml": ["{f}:3: sweep.batch_size: must list at least one value"],
     "11_sweep_value_not_list.yaml": ["{f}:3: sweep.batch_size: must be a list of values, got 64"],
-    "12_unknown_model.yaml": ["{f}:3: defaults.model: unknown model 'resnet9000'; known models: imdb_lstm, mnist_cnn, tutorial_cnn (or module:function)"],
+    "12_unknown_model.yaml": ["{f}:3: defaults.model: unknown model 'resnet9000'; known models: imdb_lstm, mnist_cnn, mobilenet_v1, mobilenet_v2, mobilenet_v3_large, mobilenet_v3_small, resnet50, shufflenet_v2, tutorial_cnn (or module:function)"],
     "13_unknown_dataset.yaml": ["{f}:3: defaults.dataset: unknown dataset 'imagenet21k'; known datasets: cifar10, fashion_mnist, imdb, mnist, synthetic, idx:DIR, npz:PATH"],
     "14_growth_with_limit.yaml": ["{f}:4: runtime.memory_limit_mb: cannot be combined with memory_growth: true (TensorFlow refuses both on one GPU); set memory_growth: false to cap memory"],
     "15_epochs_too_few.yaml": ["{f}:3: defaults.epochs: must be an integer >= 2 (the first epoch is warm-up and reported apart), got 1"],
@@ -59,6 +59,7 @@ EXPECTED = {
     "34_idx_dir_missing.yaml": ["{f}:3: defaults.dataset: dataset 'idx:/no/such/dir': /no/such/dir is not a directory"],
     "35_begin_after_end.yaml": ["{f}:5: defaults.end_step: must be greater than begin_step (500), got 200"],
     "36_initial_above_final.yaml": ["{f}:3: defaults.initial_sparsity: 0.6 is above the target sparsity 0.5; the polynomial schedule only increases sparsity"],
+    "38_application_input_size.yaml": ["{f}:4: defaults.dataset: model 'mobilenet_v2' takes 224x224x3 inputs; dataset 'cifar10' has 32x32x3 (set input_size)"],
     "37_bad_schedule_name.yaml": ["{f}:4: defaults.pruning_schedule: must be polynomial or constant, got 'cubic'"],
 }
 
