@@ -3,6 +3,9 @@ the report. Nothing here reads files or touches TensorFlow."""
 
 from __future__ import annotations
 
+import statistics
+from dataclasses import dataclass, field
+
 # What must match for two trials to be compared as "the same training, dense vs pruned".
 PRUNING_PEERS = ("model", "dataset", "batch_size", "samples_per_epoch", "epochs")
 
@@ -28,9 +31,6 @@ def throughput_vs_dense(record: dict, records: list[dict]) -> float | None:
 
 
 # -- "does a larger batch pay off?" ------------------------------------------------------------------
-
-import statistics  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
 
 NOT_GROUPING = ("batch_size", "timeout_s")
 SATURATED_PCT = 80.0

@@ -338,7 +338,7 @@ def _schedule_warnings(scenario: Scenario, source: str, lines: dict) -> list[str
     return warnings
 
 
-def _warnings(scenario: Scenario, data: dict, source: str, lines: dict) -> list[str]:
+def _warnings(scenario: Scenario, source: str, lines: dict) -> list[str]:
     from benchharness.plan import matches  # plan depends on scenario, not the other way round
 
     warnings = []
@@ -400,5 +400,5 @@ def _validate(doc: Document, path: Path, sha256: str) -> LoadedScenario:
     if problems:
         ordered = sorted(problems, key=lambda p: p[0])
         raise UserError([f"{source}:{line}: {dotted(loc)}: {msg}" for line, loc, msg in ordered])
-    warnings = _warnings(scenario, doc.data, source, doc.lines)
+    warnings = _warnings(scenario, source, doc.lines)
     return LoadedScenario(scenario=scenario, path=path, sha256=sha256, warnings=tuple(warnings))

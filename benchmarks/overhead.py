@@ -30,11 +30,13 @@ class _Events:
 
 
 def steady_epochs_harness(tf, keras, x, y, params, epochs):
+    """The worker's own path: its pipeline and its callbacks (timer + TensorBoard scalars)."""
     model = worker.build_model(keras, params)
     worker.compile_model(keras, model, params, {})
     dataset = worker.make_dataset(tf, x, y, params["batch_size"], params["seed"])
     timer = worker.make_epoch_timer(keras, _Events(), len(x))
-    model.fit(dataset, epochs=epochs, verbose=0, callbacks=[timer])
+    with tempfile.TemporaryDirectory() as log_dir:
+        model.fit(dataset, epochs=epochs, verbose=0, callbacks=worker.training_callbacks(keras, timer, log_dir, False))
     return [e["seconds"] for e in timer.epochs[1:]]
 
 
@@ -60,7 +62,8 @@ def fit_overhead(args) -> float:
     params = {"model": "tutorial_cnn", "batch_size": args.batch_size, "seed": 0, "optimizer": "adam",
               "learning_rate": 0.001, "samples_per_epoch": args.samples}
     keras.utils.set_random_seed(0)
-    x, y = worker.load_training_data(worker.build_model(keras, params), params)
+    data = worker.load_data(worker.build_model(keras, params), params | {"dataset": "synthetic"})
+    x, y = data.x_train, data.y_train
     harness, bare = [], []
     for round_ in range(args.rounds):
         harness += steady_epochs_harness(tf, keras, x, y, params, args.epochs)

@@ -39,7 +39,9 @@ class ModelSpec:
         return self.input_shape
 
     def classes_for(self, params: dict) -> int:
-        return params.get("classes") or self.num_classes if "classes" in self.options else self.num_classes
+        if "classes" in self.options and params.get("classes"):
+            return params["classes"]
+        return self.num_classes
 
 
 MODELS: dict[str, ModelSpec] = {
