@@ -80,12 +80,10 @@ def apply_pruning(keras, model, schedule: Schedule):
     return keras.models.clone_model(model, clone_function=clone), wrapped
 
 
-def pruning_callbacks(tfmot, log_dir: str | None) -> list:
-    callbacks = [tfmot.sparsity.keras.UpdatePruningStep()]
-    if log_dir:
-        callbacks.append(tfmot.sparsity.keras.PruningSummaries(log_dir=log_dir, update_freq="epoch",
-                                                               write_graph=False, profile_batch=0))
-    return callbacks
+def pruning_wrappers(model) -> list:
+    """The model's ``prune_low_magnitude`` wrappers (none for a dense model)."""
+    wrapper = _wrapper_class()
+    return [layer for layer in model.layers if isinstance(layer, wrapper)]
 
 
 def measure_sparsity(pruned_model) -> dict:
@@ -93,11 +91,8 @@ def measure_sparsity(pruned_model) -> dict:
     weight count). Reads the very variables ``strip_pruning`` exports."""
     import numpy as np
 
-    wrapper = _wrapper_class()
     per_layer, zeros, total = {}, 0, 0
-    for layer in pruned_model.layers:
-        if not isinstance(layer, wrapper):
-            continue
+    for layer in pruning_wrappers(pruned_model):
         layer_zeros = layer_total = 0
         for weight, _mask, _threshold in layer.pruning_vars:
             values = weight.numpy()
