@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import shlex
 import signal
-import sys
 from pathlib import Path
 
 from rich.console import Console

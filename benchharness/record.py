@@ -10,9 +10,6 @@ import statistics
 
 from benchharness import SCHEMA_VERSION
 
-STATUSES = ("ok", "oom", "failed", "timeout")
-
-
 def empty_record(trial_id: str, repeat: int, params: dict) -> dict:
     """A record with every contract field present and ``None`` where nothing was measured."""
     return {

@@ -11,7 +11,7 @@ import difflib
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Literal, Optional
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic_core import PydanticCustomError
@@ -341,20 +341,16 @@ def _schedule_warnings(scenario: Scenario, source: str, lines: dict) -> list[str
 def _warnings(scenario: Scenario, source: str, lines: dict) -> list[str]:
     from benchharness.plan import matches  # plan depends on scenario, not the other way round
 
+    from benchharness.plan import sweep_product
+
     warnings = []
-    points = _sweep_points(scenario)
+    points = sweep_product(scenario)
     for i, entry in enumerate(scenario.exclude):
         wanted = entry.model_dump(exclude_none=True)
         if not any(matches(point, wanted) for point in points):
             path = ("exclude", i)
             warnings.append(f"{source}:{line_of(path, lines)}: {dotted(path)}: matches no trial of the sweep")
     return warnings + _schedule_warnings(scenario, source, lines)
-
-
-def _sweep_points(scenario: Scenario) -> list[dict]:
-    from benchharness.plan import sweep_product
-
-    return sweep_product(scenario)
 
 
 # --------------------------------------------------------------------------------------------

@@ -27,7 +27,6 @@ class DatasetSpec:
     sample_shape: tuple[int, ...] | None
     classes: int | None
     cache_files: tuple[str, ...] = ()  # under $KERAS_HOME/datasets (default ~/.keras/datasets)
-    works_offline: bool = False
     train_samples: int | None = None  # size of the training split
 
 
@@ -35,7 +34,7 @@ DATASETS: dict[str, DatasetSpec] = {
     spec.name: spec
     for spec in (
         DatasetSpec("synthetic", "random inputs shaped like the model's input, random labels: speed, not accuracy",
-                    "any", None, None, works_offline=True, train_samples=60000),
+                    "any", None, None, train_samples=60000),
         DatasetSpec("mnist", "MNIST digits, 28x28 grayscale, 10 classes (tf_keras.datasets)", "image", (28, 28), 10,
                     cache_files=("mnist.npz",), train_samples=60000),
         DatasetSpec("fashion_mnist", f"Fashion-MNIST, 28x28 grayscale, 10 classes ({DEBIAN_FASHION_MNIST} first, "
@@ -89,8 +88,7 @@ def resolve(name: str) -> DatasetSpec:
         except (npz.NpzError, OSError) as exc:
             raise ValueError(f"dataset {name!r}: {exc}") from None
         shape, classes, count = shapes["x_train"][1:], None, shapes["x_train"][0]
-    return DatasetSpec(name, PATH_KINDS[prefix], "image", tuple(shape), classes, works_offline=True,
-                       train_samples=count)
+    return DatasetSpec(name, PATH_KINDS[prefix], "image", tuple(shape), classes, train_samples=count)
 
 
 def train_samples(name: str, samples_per_epoch: int | None) -> int | None:
