@@ -90,7 +90,7 @@ class Executor:
     on_event: EventCallback = lambda trial, event: None
     python: str = sys.executable
     tf_environment: dict | None = field(default=None, init=False)
-    peak: dict | None = field(default=None, init=False)  # the device probe, once per run (run.json)
+    peak: dict | None = field(default=None, init=False)  # the device probe of this run (run.json)
 
     def __post_init__(self):
         self.peak = self.run.run_json().get("peak")
@@ -101,7 +101,7 @@ class Executor:
         with tempfile.TemporaryDirectory(prefix="benchharness-") as tmp:
             events = EventsReader(Path(tmp) / "events.jsonl")
             spec = {"trial_id": trial.trial_id, "params": trial.params, "runtime": self.runtime,
-                    "events_path": str(events.path), "probe": self.peak is None,
+                    "events_path": str(events.path),
                     "tensorboard_dir": str(self.run.tensorboard_dir(trial.trial_id))}
             started = time.monotonic()
             returncode, timed_out, samples = self._spawn_and_wait(trial, spec, events)
@@ -185,9 +185,6 @@ class Executor:
             for key in ("device", "eval", "pruning", "sizes", "tflite_accuracy", "dense_pretrain", "cost",
                         "flops_per_sample"):
                 record[key] = result.get(key)
-            if result.get("probe") and self.peak is None:
-                self.peak = result["probe"]
-                self.run.update_run_json(peak=self.peak)
             self._add_utilization_of_peak(record)
             self.tf_environment = self.tf_environment or result.get("environment")
         for epoch in record["epochs"]:
@@ -248,6 +245,36 @@ def open_run(loaded, trials: list[Trial], out_dir: Path, resume_dir: Path | None
     return run, [t for t in trials if t.trial_id not in done]
 
 
+PROBE_TIMEOUT_S = 300
+
+
+def probe_device(run: RunDir, runtime: dict, warn: Callable[[str], None], python: str = sys.executable) -> None:
+    """Measure the device's matmul and memory ceilings once per run, in a worker process of its own
+    (so no trial's time or timeout includes it), and store them in run.json as ``peak``. A probe that
+    fails leaves ``peak`` null (and every ``mfu`` with it) and says why; the sweep goes on."""
+    if run.run_json().get("peak"):
+        return
+    with tempfile.TemporaryDirectory(prefix="benchharness-probe-") as tmp:
+        output = Path(tmp) / "peak.json"
+        env = os.environ | {"TF_USE_LEGACY_KERAS": "1"}
+        with open(run.path / "logs" / "probe.log", "ab") as log:
+            proc = subprocess.Popen([python, "-m", "benchharness.worker", "--probe"], stdin=subprocess.PIPE,
+                                    stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            try:
+                proc.communicate(json.dumps({"runtime": runtime, "output": str(output)}).encode(),
+                                 timeout=PROBE_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                kill_group(proc)
+            except BaseException:
+                kill_group(proc)
+                raise
+        if proc.returncode == 0 and output.is_file():
+            run.update_run_json(peak=json.loads(output.read_text()))
+        else:
+            warn(f"the device probe failed (exit {proc.returncode}; see {run.path / 'logs' / 'probe.log'}): "
+                 "mfu stays null")
+
+
 def _add_to_environment(run: RunDir, **fields) -> None:
     run.update_run_json(environment=run.run_json().get("environment", {}) | fields)
 
@@ -265,6 +292,8 @@ def run_sweep(run: RunDir, runtime: dict, todo: list[Trial], on_event: EventCall
     gpus = sampler.describe()
     if gpus:
         _add_to_environment(run, gpus=gpus)
+    if todo:
+        probe_device(run, runtime, warn)
     executor = Executor(run, runtime, sampler=sampler, on_event=on_event)
     has_tf_environment = "tensorflow" in run.run_json().get("environment", {})
     try:

@@ -226,7 +226,6 @@ def run_trial(spec: dict, events: EventLog) -> dict:
     configure_devices(tf.config, runtime)  # before anything touches a GPU
     keras = import_keras()
     configure_keras(keras, runtime, params["seed"])
-    probe = run_probe(tf, runtime, events) if spec.get("probe") else None
     model = build_model(keras, params)
     cost = measure_cost(tf, model, runtime)
     compile_model(keras, model, params, runtime)
@@ -249,7 +248,6 @@ def run_trial(spec: dict, events: EventLog) -> dict:
         "device": describe_device(tf),
         "environment": tensorflow_environment(tf),
         "tf_peak_mb": tensorflow_peak_mb(tf),
-        "probe": probe,
         "cost": cost,
         "flops_per_sample": (cost or {}).get("flops_per_sample"),
     }
@@ -267,14 +265,6 @@ def run_trial(spec: dict, events: EventLog) -> dict:
         result["sizes"], result["tflite_accuracy"] = measure_sizes(tf, keras, export_model, data,
                                                                    params["batch_size"], threshold)
     return result
-
-
-def run_probe(tf, runtime: dict, events: EventLog) -> dict:
-    """The device's measured matmul and memory ceilings, once per run, before any model exists."""
-    from benchharness.flops import probe_peak
-
-    events.emit("probe_start")
-    return probe_peak(tf, bool(tf.config.list_physical_devices("GPU")), bool(runtime.get("mixed_precision")))
 
 
 def measure_cost(tf, model, runtime: dict) -> dict | None:
@@ -401,7 +391,22 @@ def is_oom(exc: BaseException) -> bool:
     return type(exc).__name__ == "ResourceExhaustedError" or isinstance(exc, MemoryError)
 
 
+def probe_main() -> int:
+    """``python -m benchharness.worker --probe``: the device's measured matmul and memory ceilings,
+    in a process of its own (once per run, before the trials), written as JSON to ``spec["output"]``."""
+    from benchharness.flops import probe_peak
+
+    spec = json.loads(sys.stdin.read())
+    tf = import_tensorflow()
+    configure_devices(tf.config, spec["runtime"])
+    peak = probe_peak(tf, bool(tf.config.list_physical_devices("GPU")), bool(spec["runtime"].get("mixed_precision")))
+    Path(spec["output"]).write_text(json.dumps(peak))
+    return 0
+
+
 def main() -> int:
+    if sys.argv[1:] == ["--probe"]:
+        return probe_main()
     spec = json.loads(sys.stdin.read())
     events = EventLog(spec["events_path"])
     events.emit("started", pid=os.getpid())
