@@ -119,12 +119,13 @@ class Executor:
 
     def _add_utilization_of_peak(self, record: dict) -> None:
         """MFU against this run's probed peak, and the achieved FLOP/s for the roofline."""
-        from benchharness.flops import mfu
+        from benchharness.flops import achieved_flops_per_s, mfu
 
         peak = (self.peak or {}).get("peak_flops_per_s")
         record["mfu"] = mfu(record.get("flops_per_sample"), record.get("throughput_sps"), peak)
         if record.get("cost") is not None:
-            record["cost"]["achieved_flops_per_s"] = _achieved(record)
+            record["cost"]["achieved_flops_per_s"] = achieved_flops_per_s(record.get("flops_per_sample"),
+                                                                          record.get("throughput_sps"))
 
     def _telemetry(self, trial: Trial, samples, record: dict, result: dict | None) -> dict:
         from benchharness.telemetry.summary import summarize, total_memory_mb, write_csv
@@ -190,14 +191,6 @@ class Executor:
         for epoch in record["epochs"]:
             epoch.pop("step_times_ms", None)  # summarized as step_time_ms; too bulky to keep
         return record
-
-
-def _achieved(record: dict) -> float | None:
-    from benchharness.flops import TRAINING_FLOPS_FACTOR
-
-    if not record.get("flops_per_sample") or not record.get("throughput_sps"):
-        return None
-    return TRAINING_FLOPS_FACTOR * record["flops_per_sample"] * record["throughput_sps"]
 
 
 def epochs_from_events(events: list[dict]) -> list[dict]:

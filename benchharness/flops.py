@@ -107,11 +107,19 @@ def flops_saved_by_sparsity(per_layer_macs: dict, per_layer_sparsity: dict) -> f
     return sum(2 * per_layer_macs.get(name, 0) * (sparsity or 0.0) for name, sparsity in per_layer_sparsity.items())
 
 
+def achieved_flops_per_s(flops_per_sample: float | None, throughput_sps: float | None) -> float | None:
+    """Training FLOP/s actually done: 3 x forward FLOPs x samples/s; None if either is missing."""
+    if not flops_per_sample or not throughput_sps:
+        return None
+    return TRAINING_FLOPS_FACTOR * flops_per_sample * throughput_sps
+
+
 def mfu(flops_per_sample: float | None, throughput_sps: float | None, peak_flops_per_s: float | None) -> float | None:
     """Model FLOPs utilization: 3 x forward FLOPs x samples/s over the probed peak FLOP/s."""
-    if not flops_per_sample or not throughput_sps or not peak_flops_per_s:
+    achieved = achieved_flops_per_s(flops_per_sample, throughput_sps)
+    if achieved is None or not peak_flops_per_s:
         return None
-    return TRAINING_FLOPS_FACTOR * flops_per_sample * throughput_sps / peak_flops_per_s
+    return achieved / peak_flops_per_s
 
 
 # -- the device's ceilings ---------------------------------------------------------------------------
