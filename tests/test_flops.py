@@ -130,3 +130,78 @@ def test_macs_and_parameters_match_the_papers(tf_keras, name, alpha):
     assert macs == pytest.approx(paper_macs, rel=0.05)
     assert params == pytest.approx(paper_params, rel=0.05)
     keras.backend.clear_session()
+
+
+# MobileNetV3-Small as Google published it: the V3_SMALL spec in tensorflow/models,
+# research/slim/nets/mobilenet/mobilenet_v3.py (the definition its released checkpoint was trained
+# from). One row per bottleneck: (depthwise kernel, expanded channels, output channels, squeeze-
+# excite, stride). Stem: 3x3 conv to 16, stride 2. Head: 1x1 conv to 576, global pool, 1x1 conv to
+# 1024 (bias, no BN), classifier.
+V3_SMALL_SPEC = [
+    (3, 16, 16, True, 2), (3, 72, 24, False, 2), (3, 88, 24, False, 1),
+    (5, 96, 40, True, 2), (5, 240, 40, True, 1), (5, 240, 40, True, 1),
+    (5, 120, 48, True, 1), (5, 144, 48, True, 1),
+    (5, 288, 96, True, 2), (5, 576, 96, True, 1), (5, 576, 96, True, 1),
+]
+
+
+def _make_divisible(value: float, divisor: int = 8) -> int:
+    """MobileNet's channel rounding (the SE bottleneck is a quarter of the expansion, rounded)."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+def v3_small_by_hand(size: int = 224, classes: int = 1000) -> dict:
+    """Parameters (BatchNorm counted as Keras does: 4 per channel), conv/FC multiply-accumulates and
+    BatchNorm channels of V3_SMALL_SPEC, from the spec alone."""
+    total = {"params": 0, "macs": 0, "bn_channels": 0}
+
+    def layer(weights: int, macs: int, bn_channels: int = 0, bias: int = 0) -> None:
+        total["params"] += weights + bias + 4 * bn_channels
+        total["macs"] += macs
+        total["bn_channels"] += bn_channels
+
+    side = -(-size // 2)
+    layer(3 * 3 * 3 * 16, side * side * 3 * 3 * 3 * 16, bn_channels=16)  # stem
+    channels = 16
+    for kernel, expanded, out, squeeze_excite, stride in V3_SMALL_SPEC:
+        if expanded != channels:  # 1x1 expansion, at the input resolution
+            layer(channels * expanded, side * side * channels * expanded, bn_channels=expanded)
+        side = -(-side // stride)
+        layer(kernel * kernel * expanded, side * side * kernel * kernel * expanded, bn_channels=expanded)
+        if squeeze_excite:
+            squeeze = _make_divisible(expanded / 4)
+            layer(expanded * squeeze, expanded * squeeze, bias=squeeze)
+            layer(squeeze * expanded, squeeze * expanded, bias=expanded)
+        layer(expanded * out, side * side * expanded * out, bn_channels=out)  # linear projection
+        channels = out
+    layer(channels * 576, side * side * channels * 576, bn_channels=576)
+    layer(576 * 1024, 576 * 1024, bias=1024)  # after global pooling
+    layer(1024 * classes, 1024 * classes, bias=classes)
+    return total
+
+
+def test_mobilenet_v3_small_is_the_released_model(tf_keras):
+    """Our MobileNetV3-Small (tf_keras.applications) is Google's published V3-Small, layer for layer.
+
+    The issue's 66 M MACs / 2.9 M parameters (the MobileNetV3 README's table) do not describe this
+    model; the released checkpoint itself has 2.54 M. See the README's MACs table.
+    """
+    from benchharness.flops import layer_macs
+    from benchharness.models import resolve_builder
+
+    tf, keras = tf_keras
+    model = resolve_builder("mobilenet_v3_small")({})
+    by_hand = v3_small_by_hand()
+    assert model.count_params() == by_hand["params"] == 2_554_968
+    assert sum(layer_macs(layer) for layer in model.layers) == by_hand["macs"] == 56_510_400
+    bn_channels = sum(layer.weights[0].shape[0] for layer in model.layers if type(layer).__name__ == "BatchNormalization")
+    assert bn_channels == by_hand["bn_channels"]
+    # Trainable parameters (BatchNorm's moving mean and variance left out): torchvision's
+    # mobilenet_v3_small lists 2,542,856.
+    assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == 2_542_856
+    # Google's released checkpoint (1001 classes) with BatchNorm folded into biases: OpenVINO's model
+    # card for mobilenet-v3-small-1.0-224-tf lists 2.537 M parameters.
+    folded_1001 = v3_small_by_hand(classes=1001)["params"] - 3 * bn_channels
+    assert folded_1001 / 1e6 == pytest.approx(2.537, abs=1e-3)  # ours: 2,537,825
+    keras.backend.clear_session()
