@@ -7,8 +7,12 @@ Exit codes: 0 every trial ok or oom; 1 a trial failed or timed out; 2 invalid in
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import shlex
 import signal
+import sys
+import tempfile
 from pathlib import Path
 
 from rich.console import Console
@@ -255,26 +259,62 @@ def cmd_report(args) -> int:
 # -- models --------------------------------------------------------------------------------------
 
 
+MODELS_LOG = Path(tempfile.gettempdir()) / "benchharness-models.log"
+
+
+@contextlib.contextmanager
+def native_stderr_to(log_path: Path):
+    """Send what is written to file descriptor 2 (TensorFlow's C++ logging, which bypasses Python)
+    to ``log_path``, while ``sys.stderr`` (rich's status line, our messages) stays on the terminal."""
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    with open(log_path, "ab") as log:
+        os.dup2(log.fileno(), 2)
+    python_stderr = sys.stderr
+    sys.stderr = os.fdopen(os.dup(terminal), "w", buffering=1)
+    try:
+        yield
+    finally:
+        sys.stderr.close()
+        sys.stderr = python_stderr
+        os.dup2(terminal, 2)
+        os.close(terminal)
+
+
 def cmd_models(args) -> int:
-    from benchharness.flops import profiler_flops
+    table = Table(title="registered models at their default input (forward pass, one sample): FLOPs counted by "
+                        "TensorFlow's profiler, MACs = FLOPs / 2; conv/FC MACs are what the papers count",
+                  title_justify="left")
+    for column in ("name", "params", "input shape", "classes", "FLOPs", "MACs", "conv/FC MACs", "description"):
+        table.add_column(column, justify="right" if column in ("params", "FLOPs", "MACs", "conv/FC MACs") else "left")
+    MODELS_LOG.unlink(missing_ok=True)
+    try:
+        with native_stderr_to(MODELS_LOG), err.status("building each model and counting its FLOPs..."):
+            for row in _model_rows():
+                table.add_row(*row)
+    except Exception:
+        say(err, f"benchharness models: failed; TensorFlow's log: {MODELS_LOG}")
+        raise
+    out.print(table)
+    return EXIT_OK
+
+
+def _model_rows():
+    """One table row per registered model, built at its defaults (imports TensorFlow)."""
+    from benchharness.flops import model_cost
     from benchharness.models import MODELS, resolve_builder
     from benchharness.worker import import_keras, import_tensorflow
 
     tf = import_tensorflow()
+    tf.get_logger().setLevel("ERROR")  # the profiler's deprecation warnings
     keras = import_keras()
-    table = Table(title="registered models (FLOPs: forward pass, one sample, default input; MACs = FLOPs / 2)",
-                  title_justify="left")
-    for column in ("name", "params", "input shape", "classes", "FLOPs", "MACs", "description"):
-        table.add_column(column, justify="right" if column in ("params", "FLOPs", "MACs") else "left")
-    with err.status("building each model and counting its FLOPs..."):
-        for name, spec in MODELS.items():
-            model = resolve_builder(name)({})
-            flops = profiler_flops(tf, model, tuple(model.input_shape[1:]))
-            table.add_row(name, f"{model.count_params():,}", str(tuple(model.input_shape[1:])), str(spec.num_classes),
-                          _si(flops), _si(flops / 2 if flops else None), spec.description)
-            keras.backend.clear_session()
-    out.print(table)
-    return EXIT_OK
+    for name, spec in MODELS.items():
+        model = resolve_builder(name)({})
+        cost = model_cost(tf, model, tuple(model.input_shape[1:]))
+        yield (name, f"{model.count_params():,}", str(tuple(model.input_shape[1:])), str(spec.num_classes),
+               _si(cost["flops_per_sample"]), _si(cost["macs_per_sample"]), _si(cost["conv_dense_macs_per_sample"]),
+               spec.description)
+        keras.backend.clear_session()
 
 
 def _si(value: float | None) -> str:

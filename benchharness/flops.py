@@ -92,7 +92,8 @@ def model_cost(tf, model, input_shape: tuple[int, ...], bytes_per_element: int =
     return {
         "flops_per_sample": flops,
         "macs_per_sample": flops / 2 if flops is not None else None,
-        "conv_dense_macs_per_sample": sum(per_layer.values()),
+        # A recurrent layer's MACs are not in per_layer: a partial sum would look like a count.
+        "conv_dense_macs_per_sample": None if has_recurrent_layer(model) else sum(per_layer.values()),
         "mac_bytes_per_sample": mac_bytes,
         "arithmetic_intensity": flops / mac_bytes if flops and mac_bytes else None,
         "per_layer_macs": per_layer,

@@ -210,6 +210,10 @@ def test_models_lists_every_model_with_parameters():
     assert result.returncode == 0, result.stderr
     for name, params in (("tutorial_cnn", "20,410"), ("mnist_cnn", "3,274,762"), ("imdb_lstm", "2,691,713")):
         assert any(name in line and params in line for line in result.stdout.splitlines()), result.stdout
+    # conv/FC MACs, the papers' convention, beside the profiler's (see test_flops for the by-hand count)
+    assert any("mobilenet_v3_small" in line and "56.51 M" in line for line in result.stdout.splitlines())
+    # TensorFlow's C++ log lines ("I0000 ... devices.cc") go to a log file, not the terminal
+    assert "I0000" not in result.stderr and "cuda" not in result.stderr.lower(), result.stderr
 
 
 @pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),

@@ -49,11 +49,14 @@ def test_tutorial_cnn_flops_and_memory_access_by_hand(tf_keras):
 
 
 def test_recurrent_models_are_not_counted(tf_keras):
-    from benchharness.flops import profiler_flops
+    from benchharness.flops import model_cost, profiler_flops
     from benchharness.models.tfmot_examples import build_imdb_lstm
 
     tf, _ = tf_keras
-    assert profiler_flops(tf, build_imdb_lstm({"num_words": 100, "maxlen": 10}), (10,)) is None
+    model = build_imdb_lstm({"num_words": 100, "maxlen": 10})
+    assert profiler_flops(tf, model, (10,)) is None
+    cost = model_cost(tf, model, (10,))
+    assert cost["flops_per_sample"] is None and cost["conv_dense_macs_per_sample"] is None
 
 
 def test_channel_shuffle_interleaves_groups(tf_keras):
