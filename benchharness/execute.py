@@ -102,7 +102,8 @@ class Executor:
             events = EventsReader(Path(tmp) / "events.jsonl")
             spec = {"trial_id": trial.trial_id, "params": trial.params, "runtime": self.runtime,
                     "events_path": str(events.path),
-                    "tensorboard_dir": str(self.run.tensorboard_dir(trial.trial_id))}
+                    "tensorboard_dir": str(self.run.tensorboard_dir(trial.trial_id)),
+                    "cost_cache_dir": str(self.run.cost_cache_dir())}
             started = time.monotonic()
             returncode, timed_out, samples = self._spawn_and_wait(trial, spec, events)
             wall_s = time.monotonic() - started

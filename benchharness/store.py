@@ -159,6 +159,10 @@ class RunDir:
     def tensorboard_dir(self, trial_id: str) -> Path:
         return self.path / "tensorboard" / trial_id
 
+    def cost_cache_dir(self) -> Path:
+        """FLOP counts per model architecture, shared by the run's trials (see ``worker.measure_cost``)."""
+        return self.path / "cost"
+
 
 def load_frame(run_dir: str | Path):
     """Load a run directory's trial records into a pandas DataFrame, nested fields flattened

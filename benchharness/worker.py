@@ -11,6 +11,7 @@ Events (JSON lines, ``t_monotonic`` on ``time.monotonic()``, shared with the par
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -228,7 +229,7 @@ def run_trial(spec: dict, events: EventLog) -> dict:
     keras = import_keras()
     configure_keras(keras, runtime, params["seed"])
     model = build_model(keras, params)
-    cost = measure_cost(tf, model, runtime)
+    cost = measure_cost(tf, model, runtime, spec.get("cost_cache_dir"))
     compile_model(keras, model, params, runtime)
     data = load_data(model, params)
     dataset = make_dataset(tf, data.x_train, data.y_train, params["batch_size"], params["seed"])
@@ -268,16 +269,44 @@ def run_trial(spec: dict, events: EventLog) -> dict:
     return result
 
 
-def measure_cost(tf, model, runtime: dict) -> dict | None:
+def measure_cost(tf, model, runtime: dict, cache_dir: str | None = None) -> dict | None:
     """Forward FLOPs, MACs and memory access cost of one sample (see ``benchharness.flops``).
-    A model the profiler cannot freeze gets None (and the trial goes on): never a guessed figure."""
+    A model the profiler cannot freeze gets None (and the trial goes on): never a guessed figure.
+
+    Counting takes about 3 s for a MobileNet here, and a batch sweep builds the same architecture
+    in every trial: the count is kept in ``cache_dir`` under a hash of the model's full Keras config
+    (layers, names, shapes, dtypes) and the bytes per element, so only an identical model reuses it.
+    """
     from benchharness.flops import model_cost
 
+    bytes_per_element = 2 if runtime.get("mixed_precision") else 4
+    cached = cost_cache_path(model, bytes_per_element, cache_dir)
+    if cached is not None and cached.is_file():
+        return json.loads(cached.read_text(encoding="utf-8"))
     try:
-        return model_cost(tf, model, tuple(model.input_shape[1:]), 2 if runtime.get("mixed_precision") else 4)
+        cost = model_cost(tf, model, tuple(model.input_shape[1:]), bytes_per_element)
     except Exception as exc:  # the count is a by-product; the training measurement must not be lost
         print(f"benchharness: FLOPs not counted: {type(exc).__name__}: {exc}", file=sys.stderr)
         return None
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(".partial")
+        partial.write_text(json.dumps(cost), encoding="utf-8")
+        partial.replace(cached)  # whole or absent: a killed trial leaves no half-written count
+    return cost
+
+
+def cost_cache_path(model, bytes_per_element: int, cache_dir: str | None) -> Path | None:
+    """Where this exact architecture's count is kept; None without a cache or for a model whose
+    config cannot be serialised (a custom layer without ``get_config``): it is then counted afresh."""
+    if not cache_dir:
+        return None
+    try:
+        config = model.to_json()
+    except Exception:
+        return None
+    digest = hashlib.sha256(f"{config}|{tuple(model.input_shape)}|{bytes_per_element}".encode()).hexdigest()
+    return Path(cache_dir) / f"{digest[:24]}.json"
 
 
 def train_dense_first(model, dataset, params: dict, events: EventLog) -> dict | None:

@@ -86,6 +86,7 @@ exclude:
         # tiny_mlp: Dense(784 -> 16) + ReLU + Dense(16 -> 10): 2 x MACs + bias adds (ReLU is not counted).
         assert r["flops_per_sample"] == 2 * (784 * 16 + 16 * 10) + 16 + 10
         assert r["mfu"] == pytest.approx(3 * r["flops_per_sample"] * r["throughput_sps"] / peak)
+    assert len(list((run_dir / "cost").glob("*.json"))) == 1  # both tiny_mlp trials, one count
     assert run_json["environment"]["tensorflow"]["tf_keras"].startswith("2.")
     assert run_json["scenario"]["source"] == str(scenario) and run_json["finished_utc"]
     assert (run_dir / "logs" / f"{oom['trial_id']}.log").read_text().count("ResourceExhaustedError") >= 1

@@ -208,3 +208,27 @@ def test_mobilenet_v3_small_is_the_released_model(tf_keras):
     folded_1001 = v3_small_by_hand(classes=1001)["params"] - 3 * bn_channels
     assert folded_1001 / 1e6 == pytest.approx(2.537, abs=1e-3)  # ours: 2,537,825
     keras.backend.clear_session()
+
+
+def test_cost_is_counted_once_per_architecture(tf_keras, tmp_path, monkeypatch):
+    """A batch sweep builds the same model in every trial: the second trial reads the first one's
+    count; a different architecture (here, other classes) is counted afresh."""
+    from benchharness import flops, worker
+    from benchharness.models import resolve_builder
+
+    tf, keras = tf_keras
+    first = worker.measure_cost(tf, resolve_builder("tutorial_cnn")({}), {}, str(tmp_path))
+    assert first["flops_per_sample"] > 0 and len(list(tmp_path.glob("*.json"))) == 1
+    keras.backend.clear_session()
+
+    def must_not_count(*args, **kwargs):
+        raise AssertionError("counted again")
+
+    monkeypatch.setattr(flops, "model_cost", must_not_count)
+    assert worker.measure_cost(tf, resolve_builder("tutorial_cnn")({}), {}, str(tmp_path)) == first
+    keras.backend.clear_session()
+    # another architecture misses the cache (and the failing counter gives None, never a guess)
+    assert worker.measure_cost(tf, resolve_builder("mnist_cnn")({}), {}, str(tmp_path)) is None
+    # mixed precision counts bytes at 2 per element: another entry, too
+    assert worker.measure_cost(tf, resolve_builder("tutorial_cnn")({}), {"mixed_precision": True}, str(tmp_path)) is None
+    keras.backend.clear_session()
