@@ -13,6 +13,7 @@ import shlex
 import signal
 import sys
 import tempfile
+import traceback
 from pathlib import Path
 
 from rich.console import Console
@@ -292,9 +293,11 @@ def cmd_models(args) -> int:
         with native_stderr_to(MODELS_LOG), err.status("building each model and counting its FLOPs..."):
             for row in _model_rows():
                 table.add_row(*row)
-    except Exception:
-        say(err, f"benchharness models: failed; TensorFlow's log: {MODELS_LOG}")
-        raise
+    except Exception as exc:  # one line here; the traceback goes beside TensorFlow's log
+        with open(MODELS_LOG, "a", encoding="utf-8") as log:
+            traceback.print_exc(file=log)
+        say(err, f"benchharness models: {type(exc).__name__}: {exc} (details: {MODELS_LOG})")
+        return EXIT_TRIAL_FAILED
     out.print(table)
     return EXIT_OK
 
