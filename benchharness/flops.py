@@ -157,6 +157,9 @@ def probe_peak(tf, on_gpu: bool, mixed_precision: bool, min_seconds: float = 1.0
         "device": device,
         "dtype": dtype.name,
         "matmul_n": n,
+        # On Ampere and later TensorFlow runs float32 matmuls as TF32 unless told not to; the trials
+        # run with the same setting, so MFU stays like for like, but the peak is a TF32 peak then.
+        "tf32": bool(tf.config.experimental.tensor_float_32_execution_enabled()) if on_gpu and dtype == tf.float32 else None,
         "peak_flops_per_s": 2 * n**3 * matmuls / matmul_s,
         # big + 1 reads every float32 once and writes a new one: 8 bytes an element, a device copy.
         "memory_bandwidth_bytes_per_s": 8 * elements * copies / copy_s,

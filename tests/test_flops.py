@@ -232,3 +232,14 @@ def test_cost_is_counted_once_per_architecture(tf_keras, tmp_path, monkeypatch):
     # mixed precision counts bytes at 2 per element: another entry, too
     assert worker.measure_cost(tf, resolve_builder("tutorial_cnn")({}), {"mixed_precision": True}, str(tmp_path)) is None
     keras.backend.clear_session()
+
+
+def test_probe_peak_on_the_cpu(tf_keras):
+    from benchharness.flops import probe_peak
+
+    tf, _ = tf_keras
+    peak = probe_peak(tf, on_gpu=False, mixed_precision=False, min_seconds=0.05)
+    assert peak["device"] == "/CPU:0" and peak["dtype"] == "float32" and peak["matmul_n"] == 1024
+    assert peak["tf32"] is None  # only a GPU's float32 matmuls can run as TF32
+    assert peak["peak_flops_per_s"] > 1e8 and peak["memory_bandwidth_bytes_per_s"] > 1e8
+    assert probe_peak(tf, on_gpu=False, mixed_precision=True, min_seconds=0.05)["dtype"] == "bfloat16"
