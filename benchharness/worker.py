@@ -305,7 +305,7 @@ def cost_cache_path(model, bytes_per_element: int, cache_dir: str | None) -> Pat
         config = model.to_json()
     except Exception:
         return None
-    digest = hashlib.sha256(f"{config}|{tuple(model.input_shape)}|{bytes_per_element}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{config}|{bytes_per_element}".encode()).hexdigest()  # the config holds the input shape
     return Path(cache_dir) / f"{digest[:24]}.json"
 
 
