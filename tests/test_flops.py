@@ -200,8 +200,8 @@ def test_mobilenet_v3_small_is_the_released_model(tf_keras):
     assert sum(layer_macs(layer) for layer in model.layers) == by_hand["macs"] == 56_510_400
     bn_channels = sum(layer.weights[0].shape[0] for layer in model.layers if type(layer).__name__ == "BatchNormalization")
     assert bn_channels == by_hand["bn_channels"]
-    # Trainable parameters (BatchNorm's moving mean and variance left out): torchvision's
-    # mobilenet_v3_small lists 2,542,856.
+    # Trainable parameters (BatchNorm's moving mean and variance left out): 2,542,856 is the count
+    # given for torchvision's mobilenet_v3_small (in a public model list).
     assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == 2_542_856
     # Google's released checkpoint (1001 classes) with BatchNorm folded into biases: OpenVINO's model
     # card for mobilenet-v3-small-1.0-224-tf lists 2.537 M parameters.
