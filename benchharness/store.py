@@ -62,6 +62,14 @@ def read_trials(path: Path) -> TrialsFile:
     return TrialsFile(records, tail or None)
 
 
+def write_json_atomically(path: Path, data) -> None:
+    """Replace ``path`` whole or not at all (write a temporary file, then rename): a process killed
+    mid-write leaves the old file, or none, never half a document."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
 class RunDir:
     """One run's directory. Create with :meth:`create`, reopen with :meth:`open`."""
 
@@ -113,10 +121,7 @@ class RunDir:
             raise UserError(f"{self.path / RUN_JSON}:{exc.lineno}: not valid JSON ({exc.msg})") from None
 
     def write_run_json(self, data: dict) -> None:
-        """Replace run.json atomically (write a temporary file, then rename)."""
-        tmp = self.path / (RUN_JSON + ".tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, self.path / RUN_JSON)
+        write_json_atomically(self.path / RUN_JSON, data)
 
     def update_run_json(self, **fields) -> None:
         self.write_run_json(self.run_json() | fields)

@@ -289,10 +289,10 @@ def measure_cost(tf, model, runtime: dict, cache_dir: str | None = None) -> dict
         print(f"benchharness: FLOPs not counted: {type(exc).__name__}: {exc}", file=sys.stderr)
         return None
     if cached is not None:
+        from benchharness.store import write_json_atomically
+
         cached.parent.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_suffix(".partial")
-        partial.write_text(json.dumps(cost), encoding="utf-8")
-        partial.replace(cached)  # whole or absent: a killed trial leaves no half-written count
+        write_json_atomically(cached, cost)  # a trial killed mid-write leaves no half-written count
     return cost
 
 
