@@ -7,36 +7,16 @@ Exit codes: 0 every trial ok or oom; 1 a trial failed or timed out; 2 invalid in
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import shlex
 import signal
-import sys
-import tempfile
 import traceback
 from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
-
 from benchharness import __version__
+from benchharness.console import err, out, print_plan, print_summary, print_warnings, say
 from benchharness.errors import UserError
 
 EXIT_OK, EXIT_TRIAL_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-def _console(stderr: bool = False) -> Console:
-    """A console; when not a terminal (CI logs, pipes) wide enough that tables do not wrap."""
-    console = Console(stderr=stderr)
-    return console if console.is_terminal else Console(stderr=stderr, width=160)
-
-
-out = _console()
-err = _console(stderr=True)
-
-
-def say(console: Console, text: str) -> None:
-    """Print plain text as one line, however narrow the terminal: paths and commands get copied."""
-    console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -63,7 +43,22 @@ def build_parser() -> argparse.ArgumentParser:
         "Every trial runs in a fresh process; results go to a run directory."))
     parser.add_argument("--version", action="version", version=f"benchharness {__version__}")
     verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser, metavar="VERB")
+    _add_run(verbs)
+    validate = verbs.add_parser("validate", help="check scenario files and print their plan size",
+                                description="Check scenario files; imports no TensorFlow.")
+    validate.add_argument("scenarios", metavar="SCENARIO.yaml", nargs="+")
+    _add_report(verbs)
+    schema = verbs.add_parser("schema", help="print the JSON Schema of a trial record or of run.json",
+                              description=("Print the JSON Schema (draft 2020-12) of one line of trials.jsonl "
+                                           "(trial-record) or of run.json (run); docs/schema/ holds the same files."))
+    schema.add_argument("name", nargs="?", choices=("trial-record", "run"), default="trial-record",
+                        help="which schema (default: trial-record)")
+    verbs.add_parser("models", help="list registered models with parameters and input shape",
+                     description="List registered models (builds each one, so TensorFlow is imported).")
+    return parser
 
+
+def _add_run(verbs) -> None:
     run = verbs.add_parser("run", help="run a scenario's sweep", description=(
         "Run every trial of SCENARIO, each in its own process, and store the results. "
         "Ctrl-C stops the running trial, keeps the finished ones and prints the resume command."))
@@ -75,10 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="print the plan and exit; imports no TensorFlow")
     run.add_argument("--no-report", action="store_true", help="do not render the HTML report at the end")
 
-    validate = verbs.add_parser("validate", help="check scenario files and print their plan size",
-                                description="Check scenario files; imports no TensorFlow.")
-    validate.add_argument("scenarios", metavar="SCENARIO.yaml", nargs="+")
 
+def _add_report(verbs) -> None:
     report = verbs.add_parser("report", help="render the report of run directories (HTML or Markdown)",
                               description=("Render a self-contained report from run directories only: no GPU, "
                                            "no TensorFlow needed. Several run directories are compared."))
@@ -91,17 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the recommended batch is the smallest within this fraction of the best throughput "
                              "(default 0.05)")
 
-    verbs.add_parser("models", help="list registered models with parameters and input shape",
-                     description="List registered models (builds each one, so TensorFlow is imported).")
-    return parser
-
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # SIGTERM (a CI runner stopping us, `kill`) takes the same path as Ctrl-C: keep what is measured.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        return {"run": cmd_run, "validate": cmd_validate, "report": cmd_report, "models": cmd_models}[args.verb](args)
+        return {"run": cmd_run, "validate": cmd_validate, "report": cmd_report, "schema": cmd_schema,
+                "models": cmd_models}[args.verb](args)
     except UserError as exc:
         for line in exc.lines:
             say(err, line)
@@ -111,39 +101,18 @@ def main(argv: list[str] | None = None) -> int:
 # -- validate / dry run -----------------------------------------------------------------------
 
 
-def print_plan(loaded, trials) -> None:
-    from benchharness.plan import varying_keys
-
-    keys = varying_keys(trials) or ["model", "batch_size"]
-    table = Table(title=f"{loaded.path}: {len(trials)} trial(s)", title_justify="left")
-    table.add_column("#", justify="right")
-    table.add_column("trial_id")
-    table.add_column("repeat", justify="right")
-    for key in keys:
-        table.add_column(key)
-    for i, trial in enumerate(trials, start=1):
-        table.add_row(str(i), trial.trial_id, str(trial.repeat), *(str(trial.params[k]) for k in keys))
-    out.print(table)
-
-
-def print_warnings(loaded) -> None:
-    for warning in loaded.warnings:
-        say(err, f"warning: {warning}")
-
-
 def cmd_validate(args) -> int:
-    from benchharness.plan import expand
-    from benchharness.scenario import load_scenario
+    from benchharness.plan import load_plan
 
     problems = []
     for path in args.scenarios:
         try:
-            loaded = load_scenario(path)
+            _, plan = load_plan(path)
         except UserError as exc:
             problems += exc.lines
             continue
-        print_warnings(loaded)
-        say(out, f"{path}: ok, {len(expand(loaded.scenario))} trial(s)")
+        print_warnings(plan)
+        say(out, f"{path}: ok, {len(plan.trials)} trial(s)")
     if problems:
         raise UserError(problems)
     return EXIT_OK
@@ -153,12 +122,11 @@ def cmd_validate(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from benchharness.plan import expand
-    from benchharness.scenario import load_scenario
+    from benchharness.plan import load_plan
 
-    loaded = load_scenario(args.scenario)
-    print_warnings(loaded)
-    trials = expand(loaded.scenario)
+    loaded, plan = load_plan(args.scenario)
+    print_warnings(plan)
+    trials = plan.trials
     if args.dry_run:
         print_plan(loaded, trials)
         return EXIT_OK
@@ -185,52 +153,6 @@ def cmd_run(args) -> int:
         say(out, f"report: {report_path}")
     bad = [r for r in records if r["status"] in ("failed", "timeout")]
     return EXIT_TRIAL_FAILED if bad else EXIT_OK
-
-
-def _fmt(value, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def print_summary(records: list[dict], trials) -> None:
-    from benchharness.plan import varying_keys
-
-    keys = varying_keys(trials) or ["batch_size"]
-    table = Table(title="summary (steady epochs: all but the first)", title_justify="left")
-    for key in keys:
-        table.add_column(key)
-    table.add_column("repeat", justify="right")
-    for column in ("1st epoch s", "epoch s", "samples/s", "step p50 ms"):
-        table.add_column(column, justify="right", no_wrap=True)
-    table.add_column("status")
-    pruned = any(r["params"].get("sparsity") for r in records)
-    if pruned:
-        for column in ("sparsity measured", "test acc", "keras zip B", "tflite quant zip B", "vs dense"):
-            table.add_column(column, justify="right", no_wrap=True)
-    show_errors = any(r["error"] for r in records)
-    if show_errors:
-        table.add_column("error", overflow="fold", max_width=60)
-    for r in sorted(records, key=lambda r: [_sort_key(r["params"].get(k)) for k in keys] + [r["repeat"]]):
-        step = r.get("step_time_ms") or {}
-        table.add_row(*(str(r["params"].get(k)) for k in keys), str(r["repeat"]),
-                      _fmt(r["first_epoch_s"], ".2f"), _fmt(r["epoch_time_s"], ".3f"),
-                      _fmt(r["throughput_sps"], ",.0f"), _fmt(step.get("p50"), ".2f"), r["status"],
-                      *(_pruning_cells(r, records) if pruned else []),
-                      *([r["error"] or ""] if show_errors else []))
-    out.print(table)
-
-
-def _pruning_cells(record: dict, records: list[dict]) -> list[str]:
-    from benchharness.analyze import throughput_vs_dense
-
-    pruning, sizes, evaluation = record.get("pruning") or {}, record.get("sizes") or {}, record.get("eval") or {}
-    return [_fmt(pruning.get("measured"), ".3f"), _fmt(evaluation.get("accuracy"), ".4f"),
-            _fmt(sizes.get("keras_zip_bytes"), ","), _fmt(sizes.get("tflite_quant_zip_bytes"), ","),
-            _fmt(throughput_vs_dense(record, records), ".3f")]
-
-
-def _sort_key(value) -> tuple:
-    """Numbers in numeric order, then everything else as text; never compares a str with an int."""
-    return (0, value, "") if isinstance(value, (int, float)) else (1, 0, str(value))
 
 
 def default_report_path(run_dir: Path, fmt: str) -> Path:
@@ -260,39 +182,22 @@ def cmd_report(args) -> int:
 # -- models --------------------------------------------------------------------------------------
 
 
-MODELS_LOG = Path(tempfile.gettempdir()) / "benchharness-models.log"
+def cmd_schema(args) -> int:
+    import json
 
+    from benchharness.record import json_schema
 
-@contextlib.contextmanager
-def native_stderr_to(log_path: Path):
-    """Send what is written to file descriptor 2 (TensorFlow's C++ logging, which bypasses Python)
-    to ``log_path``, while ``sys.stderr`` (rich's status line, our messages) stays on the terminal."""
-    sys.stderr.flush()
-    terminal = os.dup(2)
-    with open(log_path, "ab") as log:
-        os.dup2(log.fileno(), 2)
-    python_stderr = sys.stderr
-    sys.stderr = os.fdopen(os.dup(terminal), "w", buffering=1)
-    try:
-        yield
-    finally:
-        sys.stderr.close()
-        sys.stderr = python_stderr
-        os.dup2(terminal, 2)
-        os.close(terminal)
+    print(json.dumps(json_schema(args.name), indent=2))
+    return EXIT_OK
 
 
 def cmd_models(args) -> int:
-    table = Table(title="registered models at their default input (forward pass, one sample): FLOPs counted by "
-                        "TensorFlow's profiler, MACs = FLOPs / 2; conv/FC MACs are what the papers count",
-                  title_justify="left")
-    for column in ("name", "params", "input shape", "classes", "FLOPs", "MACs", "conv/FC MACs", "description"):
-        table.add_column(column, justify="right" if column in ("params", "FLOPs", "MACs", "conv/FC MACs") else "left")
+    from benchharness.models.table import MODELS_LOG, models_table, native_stderr_to
+
     MODELS_LOG.unlink(missing_ok=True)
     try:
         with native_stderr_to(MODELS_LOG), err.status("building each model and counting its FLOPs..."):
-            for row in _model_rows():
-                table.add_row(*row)
+            table = models_table()
     except Exception as exc:  # one line here; the traceback goes beside TensorFlow's log
         with open(MODELS_LOG, "a", encoding="utf-8") as log:
             traceback.print_exc(file=log)
@@ -300,31 +205,3 @@ def cmd_models(args) -> int:
         return EXIT_TRIAL_FAILED
     out.print(table)
     return EXIT_OK
-
-
-def _model_rows():
-    """One table row per registered model, built at its defaults (imports TensorFlow)."""
-    from benchharness.flops import model_cost
-    from benchharness.models import MODELS, resolve_builder
-    from benchharness.worker import import_keras, import_tensorflow
-
-    tf = import_tensorflow()
-    tf.get_logger().setLevel("ERROR")  # the profiler's deprecation warnings
-    keras = import_keras()
-    for name, spec in MODELS.items():
-        model = resolve_builder(name)({})
-        cost = model_cost(tf, model, tuple(model.input_shape[1:]))
-        yield (name, f"{model.count_params():,}", str(tuple(model.input_shape[1:])), str(spec.num_classes),
-               _si(cost["flops_per_sample"]), _si(cost["macs_per_sample"]), _si(cost["conv_dense_macs_per_sample"]),
-               spec.description)
-        keras.backend.clear_session()
-
-
-def _si(value: float | None) -> str:
-    """1234567 -> '1.23 M'."""
-    if value is None:
-        return "-"
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if value >= scale:
-            return f"{value / scale:.2f} {unit}"
-    return f"{value:.0f}"

@@ -1,8 +1,11 @@
-"""The plan: a pure function from a scenario to the list of trials to run.
+"""The plan: a pure function from a validated scenario to the trials to run, and the checks that
+only the expanded product can make.
 
-Full product of the sweep axes, minus ``exclude``, plus ``include``, each point times its ``repeats``.
-Every trial has a stable id, a hash of its resolved parameters and repeat index, which is what makes
-resume and comparing runs possible.
+Full product of the sweep axes, minus ``exclude``, plus ``include``, each point times its ``repeats``
+(expanded once, in :func:`make_plan`). Every trial has a stable id, a hash of its resolved
+parameters and repeat index, which is what makes resume and comparing runs possible. The scenario
+module validates the document; this one validates the product (model/dataset fit, options a model
+does not read, pruning schedules), naming the file and line each value came from.
 """
 
 from __future__ import annotations
@@ -11,8 +14,13 @@ import hashlib
 import itertools
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
-from benchharness.scenario import Scenario
+from benchharness.errors import UserError
+from benchharness.scenario import LoadedScenario, Scenario, format_problems, load_scenario
+from benchharness.yamldoc import Path_, dotted, line_of
+
+MODEL_OPTIONS = ("num_words", "maxlen", "input_size", "alpha", "classes")
 
 
 @dataclass(frozen=True)
@@ -25,6 +33,14 @@ class Trial:
 
     def describe(self, keys: list[str]) -> str:
         return " ".join(f"{k}={self.params[k]}" for k in keys)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A scenario's trials, in run order, and the warnings about them (``file:line: key: message``)."""
+
+    trials: list[Trial]
+    warnings: tuple[str, ...]
 
 
 def trial_id(params: dict, repeat: int) -> str:
@@ -69,3 +85,117 @@ def varying_keys(trials: list[Trial]) -> list[str]:
         return []
     keys = list(trials[0].params)
     return [k for k in keys if len({json.dumps(t.params[k]) for t in trials}) > 1]
+
+
+# -- checks on the product ----------------------------------------------------------------------
+
+
+def make_plan(loaded: LoadedScenario) -> Plan:
+    """Expand ``loaded`` once and check every trial. Raises ``UserError`` listing every problem
+    (``file:line: key: message``); returns the trials and the warnings."""
+    trials = expand(loaded.scenario)
+    problems = [(line_of(loc, loaded.lines), loc, message) for loc, message in _point_problems(loaded.scenario, trials)]
+    if problems:
+        raise UserError(format_problems(str(loaded.path), problems))
+    return Plan(trials, tuple(_exclude_warnings(loaded) + _schedule_warnings(loaded, trials)))
+
+
+def load_plan(path: str | Path) -> tuple[LoadedScenario, Plan]:
+    """Load, validate and plan a scenario file. Raises ``UserError`` (see ``load_scenario``, ``make_plan``)."""
+    loaded = load_scenario(path)
+    return loaded, make_plan(loaded)
+
+
+def _origin(scenario: Scenario, key: str, value) -> Path_:
+    """Where in the file a trial's value of ``key`` was written: a sweep entry, an include, or defaults."""
+    swept = getattr(scenario.sweep, key, None)
+    if swept is not None and value in swept:
+        return ("sweep", key, swept.index(value))
+    for i, entry in enumerate(scenario.include):
+        if getattr(entry, key) == value:
+            return ("include", i, key)
+    return ("defaults", key)
+
+
+def _point_problems(scenario: Scenario, trials: list[Trial]) -> list[tuple[Path_, str]]:
+    """Every distinct problem of the planned trials, once per location."""
+    problems: list[tuple[Path_, str]] = []
+    for trial in trials:
+        for problem in _trial_problems(scenario, trial.params):
+            if problem not in problems:
+                problems.append(problem)
+    return problems
+
+
+def _trial_problems(scenario: Scenario, p: dict) -> list[tuple[Path_, str]]:
+    """One trial's problems: model/dataset fit, options its model does not read, its pruning schedule."""
+    from benchharness.datasets import compatibility_problem
+    from benchharness.models import MODELS
+
+    problems = []
+    problem = compatibility_problem(p["model"], p["dataset"], p)
+    if problem:
+        problems.append((_origin(scenario, "dataset", p["dataset"]), problem))
+    spec = MODELS.get(p["model"])
+    for option in MODEL_OPTIONS:
+        if spec is not None and p[option] is not None and option not in spec.options:
+            problems.append((_origin(scenario, option, p[option]), f"model {p['model']!r} does not read {option}"))
+    return problems + _schedule_problems(scenario, p)
+
+
+def _schedule_problems(scenario: Scenario, p: dict) -> list[tuple[Path_, str]]:
+    """A pruning schedule that contradicts itself."""
+    if not p["sparsity"]:
+        return []
+    problems = []
+    if p["end_step"] is not None and p["begin_step"] >= p["end_step"]:
+        problems.append((_origin(scenario, "end_step", p["end_step"]),
+                         f"must be greater than begin_step ({p['begin_step']}), got {p['end_step']}"))
+    if p["pruning_schedule"] == "polynomial" and p["initial_sparsity"] > p["sparsity"]:
+        problems.append((_origin(scenario, "initial_sparsity", p["initial_sparsity"]),
+                         f"{p['initial_sparsity']} is above the target sparsity {p['sparsity']}; "
+                         "the polynomial schedule only increases sparsity"))
+    return problems
+
+
+def _exclude_warnings(loaded: LoadedScenario) -> list[str]:
+    """``exclude`` entries that match no point of the sweep."""
+    points = sweep_product(loaded.scenario)
+    warnings = []
+    for i, entry in enumerate(loaded.scenario.exclude):
+        if not any(matches(point, entry.model_dump(exclude_none=True)) for point in points):
+            path = ("exclude", i)
+            warnings.append(f"{loaded.path}:{line_of(path, loaded.lines)}: {dotted(path)}: matches no trial of the sweep")
+    return warnings
+
+
+def _schedule_warnings(loaded: LoadedScenario, trials: list[Trial]) -> list[str]:
+    """Pruning schedules that cannot reach their target within the trial's real step count."""
+    warnings = []
+    for trial in trials:
+        text = _schedule_warning(loaded, trial.params)
+        if text is not None and text not in warnings:
+            warnings.append(text)
+    return warnings
+
+
+def _schedule_warning(loaded: LoadedScenario, p: dict) -> str | None:
+    from benchharness.datasets import train_samples
+    from benchharness.pruning.schedule import reached_sparsity, resolve_schedule, total_steps
+
+    if not p["sparsity"] or p["end_step"] is None and p["begin_step"] == 0:
+        return None  # the default end_step always lands on the pruning grid
+    samples = train_samples(p["dataset"], p["samples_per_epoch"])
+    if samples is None:
+        return None
+    steps = total_steps(samples, p["batch_size"], p["epochs"])
+    reached = reached_sparsity(resolve_schedule(p, steps), steps)
+    if reached is not None and reached >= p["sparsity"] - 1e-3:
+        return None
+    key = "end_step" if p["end_step"] is not None else "begin_step"
+    loc = _origin(loaded.scenario, key, p[key])
+    what = ("never prunes: training ends before begin_step" if reached is None
+            else f"reaches sparsity {reached:.3f}, not the target {p['sparsity']}")
+    return (f"{loaded.path}:{line_of(loc, loaded.lines)}: {dotted(loc)}: the schedule {what} "
+            f"(batch_size {p['batch_size']}: {steps} steps, frequency {p['frequency']}); "
+            "put end_step on begin_step + k * frequency within the steps, or leave it null")

@@ -49,12 +49,13 @@ class SweepProgress:
             phase = f"epoch {event['epoch'] + 2}" if event["epoch"] + 1 < epochs else "finishing"
             self.progress.update(self.task, description=self._describe(trial, phase))
 
-    def on_record(self, trial: Trial, record: dict) -> None:
+    def on_record(self, trial: Trial, record) -> None:
+        """``record`` is the trial's ``TrialRecord``, just stored."""
         self.progress.advance(self.task, 1 - self._credited)
         self._credited = 0.0
-        style = STATUS_STYLE.get(record["status"], "white")
-        speed = "" if record["throughput_sps"] is None else (
-            f" {record['epoch_time_s']:.3f} s/epoch, {record['throughput_sps']:,.0f} samples/s")
-        error = f" — {record['error']}" if record["error"] else ""
+        style = STATUS_STYLE.get(record.status, "white")
+        speed = "" if record.throughput_sps is None else (
+            f" {record.epoch_time_s:.3f} s/epoch, {record.throughput_sps:,.0f} samples/s")
+        error = f" — {record.error}" if record.error else ""
         self.progress.console.print(
-            f"[{style}]{record['status']:>7}[/] {trial.describe(self.keys)}{speed}{error}", highlight=False)
+            f"[{style}]{record.status:>7}[/] {trial.describe(self.keys)}{speed}{error}", highlight=False)

@@ -1,101 +1,211 @@
-"""The trial record: its fields (DESIGN.md's contract), the timing statistics, and outcome classes.
+"""The trial record and run.json as code: frozen pydantic models, one per nested part.
 
-Pure functions only: the parent builds records from what the worker reported, so the statistics
-are tested without TensorFlow.
+This module is the definition; ``docs/schema/*.json`` is its published form (``benchharness
+schema``), and a test fails when they drift. Every record has every field: a figure that was not
+measured, or does not apply, is ``null``, never a made-up number. Units are in the names (``_s``
+seconds, ``_ms`` milliseconds, ``_mb`` MiB, ``_sps`` samples per second, ``_j`` joules, ``_w``
+watts, ``_pct`` percent, ``_bytes``) or in the field's description.
+
+The parent builds a record once (``benchharness.assemble``); nothing changes it afterwards.
+Version history (``store`` upgrades older run directories when it reads them):
+
+- 1: the first published layout (README only).
+- 2: this module; adds ``after_fit_s``, ``phases_s``, ``device.count`` and stores
+  ``pruning.throughput_vs_dense`` (version 1 computed it in the report).
 """
 
 from __future__ import annotations
 
-import statistics
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from benchharness import SCHEMA_VERSION
 
-def empty_record(trial_id: str, repeat: int, params: dict) -> dict:
-    """A record with every contract field present and ``None`` where nothing was measured."""
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "trial_id": trial_id,
-        "repeat": repeat,
-        "status": None,
-        "error": None,
-        "params": dict(params),
-        "device": None,
-        "epochs": [],
-        "first_epoch_s": None,
-        "epoch_time_s": None,
-        "throughput_sps": None,
-        "step_time_ms": None,
-        "telemetry": None,
-        "eval": None,
-        "pruning": None,
-        "sizes": None,
-        "tflite_accuracy": None,
-        "flops_per_sample": None,
-        "mfu": None,
-        "cost": None,
-        "dense_pretrain": None,
-        "startup_s": None,
-        "wall_s": None,
-    }
+Status = Literal["ok", "oom", "failed", "timeout"]
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    """Linear-interpolated percentile (q in [0, 100]); None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100.0
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+class Part(BaseModel):
+    """Every part of a record: immutable, no unknown keys, no field left out."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
-def summarize_epochs(epochs: list[dict]) -> dict:
-    """Timing figures from the worker's epochs.
-
-    Each epoch is ``{epoch, seconds, samples, steps, step_times_ms, ...}``. The first epoch (tracing,
-    autotuning, cache filling) is reported apart as ``first_epoch_s``; the rest are steady.
-    Returns ``first_epoch_s`` and ``epoch_time_s`` in seconds (median of steady epochs),
-    ``throughput_sps`` in samples per second, and ``step_time_ms`` {p50, p90} over steady steps.
-    Figures that cannot be computed (no steady epoch) are None.
-    """
-    first = epochs[0]["seconds"] if epochs else None
-    steady = epochs[1:]
-    if not steady:
-        return {"first_epoch_s": first, "epoch_time_s": None, "throughput_sps": None, "step_time_ms": None}
-    epoch_time = statistics.median(e["seconds"] for e in steady)
-    samples = statistics.median(e["samples"] for e in steady)
-    steps = [ms for e in steady for ms in e.get("step_times_ms") or []]
-    return {
-        "first_epoch_s": first,
-        "epoch_time_s": epoch_time,
-        "throughput_sps": samples / epoch_time if epoch_time > 0 else None,
-        "step_time_ms": {"p50": percentile(steps, 50), "p90": percentile(steps, 90)} if steps else None,
-    }
+class Device(Part):
+    kind: Literal["gpu", "cpu"]
+    name: str
+    count: int | None = Field(description="GPUs visible to TensorFlow; null on the CPU")
 
 
-OOM_MARKERS = ("ResourceExhaustedError", "OOM when allocating", "out of memory")
+class Epoch(Part):
+    epoch: int = Field(ge=0, description="0-based; epoch 0 is the warm-up")
+    seconds: float = Field(description="wall time of the epoch (perf_counter), s")
+    samples: int = Field(description="training samples in the epoch")
+    steps: int = Field(description="batches in the epoch")
+    loss: float | None
+    accuracy: float | None
+    t_start_monotonic: float | None = Field(description="epoch start on time.monotonic(), s (aligns telemetry)")
+    t_end_monotonic: float | None = Field(description="epoch end on time.monotonic(), s")
 
 
-def classify(result: dict | None, returncode: int | None, timed_out: bool, log_tail: str,
-             timeout_s: float) -> tuple[str, str | None]:
-    """Decide a trial's ``(status, error)`` from what the worker reported and how it ended.
-
-    ``result`` is the worker's final event (None if it died first); ``returncode`` follows
-    ``subprocess`` (negative = killed by that signal).
-    """
-    if timed_out:
-        return "timeout", f"exceeded timeout_s={timeout_s:g}; the worker's process group was killed"
-    if result is not None:
-        return result["status"], result.get("error")
-    tail = log_tail.strip()
-    if any(marker in tail for marker in OOM_MARKERS):
-        return "oom", f"worker died out of memory (exit {returncode}): {_last_lines(tail, 3)}"
-    if returncode == -9:
-        return "oom", ("worker killed by SIGKILL before reporting, not by the harness; "
-                       "the kernel's OOM killer is the usual sender")
-    return "failed", f"worker exited with code {returncode} before reporting: {_last_lines(tail, 5)}"
+class StepTimes(Part):
+    p50: float | None = Field(description="median step time over the steady epochs, ms")
+    p90: float | None = Field(description="90th percentile step time over the steady epochs, ms")
 
 
-def _last_lines(text: str, count: int) -> str:
-    return " | ".join(text.splitlines()[-count:]) if text else "(no output)"
+class EpochTelemetry(Part):
+    epoch: int
+    util_mean_pct: float | None
+    util_p90_pct: float | None
+    mem_peak_mb: float | None
+    power_mean_w: float | None
+    energy_j: float | None
+
+
+class Telemetry(Part):
+    source: Literal["nvml", "fake-nvml", "cpu"]
+    util_metric: str = Field(description="what util_*_pct measures, in words (e.g. GPU kernel-busy %)")
+    util_mean_pct: float | None = Field(description="mean over the steady epochs")
+    util_p90_pct: float | None
+    mem_peak_mb: float | None = Field(description="peak over the whole trial (device memory used, or RSS on CPU)")
+    power_mean_w: float | None
+    energy_j: float | None = Field(description="over the steady epochs, summed over devices")
+    mem_total_mb: float | None
+    energy_method: str | None = Field(description="'energy counter' or 'power integral'")
+    samples_per_joule: float | None
+    sample_count: int
+    steady_sample_count: int
+    gaps: dict[str, int] = Field(description="failed readings per metric")
+    lost: list[str] = Field(description="what the sampler lost, in words")
+    per_epoch: list[EpochTelemetry]
+    tf_peak_mb: float | None = Field(description="TensorFlow's own peak allocation on GPU:0; null on the CPU")
+
+
+class Eval(Part):
+    accuracy: float | None
+    loss: float | None
+    samples: int
+
+
+class PruningSchedule(Part):
+    kind: Literal["polynomial", "constant"]
+    initial_sparsity: float
+    final_sparsity: float
+    begin_step: int
+    end_step: int
+    frequency: int
+
+
+class Pruning(Part):
+    target: float = Field(description="the scenario's sparsity")
+    measured: float | None = Field(description="fraction of exact zeros in the pruned weights")
+    per_layer: dict[str, float | None]
+    pruned_weights: int
+    schedule: PruningSchedule
+    wrapped_layers: list[str]
+    throughput_vs_dense: float | None = Field(
+        description="steady throughput / the dense peer's (same model, data, batch; same repeat if any)")
+
+
+class Sizes(Part):
+    keras_bytes: int
+    keras_zip_bytes: int
+    tflite_bytes: int
+    tflite_zip_bytes: int
+    tflite_quant_bytes: int
+    tflite_quant_zip_bytes: int
+
+
+class TfliteAccuracy(Part):
+    float: float | None
+    quant: float | None
+    samples: int
+
+
+class Cost(Part):
+    flops_per_sample: float | None = Field(description="forward FLOPs of one sample (profiler)")
+    macs_per_sample: float | None
+    conv_dense_macs_per_sample: float | None = Field(description="the papers' count: Conv/Dense MACs only")
+    mac_bytes_per_sample: float = Field(description="memory access cost, bytes per sample")
+    arithmetic_intensity: float | None = Field(description="FLOPs per byte")
+    flops_saved_by_sparsity: float | None = Field(description="per sample, with a sparse kernel (not what ran)")
+    achieved_flops_per_s: float | None = Field(description="3 x forward FLOPs x steady throughput")
+
+
+class DensePretrain(Part):
+    epochs: int
+    seconds: float
+    accuracy: float | None
+
+
+class TrialRecord(Part):
+    """One trial, as appended to trials.jsonl."""
+
+    schema_version: Literal[SCHEMA_VERSION]
+    trial_id: str
+    repeat: int = Field(ge=0)
+    status: Status
+    error: str | None
+    params: dict[str, Any] = Field(description="every resolved scenario parameter except repeats")
+    device: Device | None
+    epochs: list[Epoch]
+    first_epoch_s: float | None = Field(description="the warm-up epoch, reported apart")
+    epoch_time_s: float | None = Field(description="median of the steady epochs")
+    throughput_sps: float | None = Field(description="steady samples per second")
+    step_time_ms: StepTimes | None
+    telemetry: Telemetry | None
+    eval: Eval | None
+    pruning: Pruning | None
+    sizes: Sizes | None
+    tflite_accuracy: TfliteAccuracy | None
+    flops_per_sample: float | None
+    mfu: float | None = Field(description="model FLOPs utilization against run.json's peak")
+    cost: Cost | None
+    dense_pretrain: DensePretrain | None
+    startup_s: float | None = Field(description="spawn of the worker to its data being ready")
+    after_fit_s: float | None = Field(description="end of the last timed epoch to the worker's exit")
+    phases_s: dict[str, float] | None = Field(
+        description="where the time outside the timed epochs went, by phase (see docs/design.md)")
+    wall_s: float | None = Field(description="spawn to exit of the worker")
+
+
+class ScenarioInfo(Part):
+    source: str
+    sha256: str
+    resolved: dict[str, Any] = Field(description="the validated scenario, every default filled in")
+
+
+class Peak(Part):
+    """The device probe's ceilings (``benchharness.probe``)."""
+
+    device: str = Field(description="the TensorFlow device probed, e.g. /GPU:0")
+    dtype: str = Field(description="the matmul's dtype")
+    matmul_n: int = Field(description="side of the square matmul")
+    tf32: bool | None = Field(description="float32 matmuls ran as TF32; null on the CPU or for other dtypes")
+    peak_flops_per_s: float
+    memory_bandwidth_bytes_per_s: float = Field(description="read + write bytes per second of a device copy")
+    method: str
+
+
+class RunInfo(Part):
+    """run.json."""
+
+    schema_version: Literal[SCHEMA_VERSION]
+    benchharness: str
+    started_utc: str
+    finished_utc: str | None
+    scenario: ScenarioInfo
+    environment: dict[str, Any] = Field(description="python, packages, CPU, RAM, GPUs, TensorFlow build")
+    peak: Peak | None = Field(description="null until the probe ran, or when it failed")
+    complete: int | None = Field(description="records in trials.jsonl when the run last stopped")
+
+
+SCHEMAS = {"trial-record": TrialRecord, "run": RunInfo}
+
+
+def json_schema(name: str) -> dict:
+    """The published JSON Schema (draft 2020-12) of ``name``: ``trial-record`` (one line of
+    trials.jsonl) or ``run`` (run.json). ``docs/schema/<name>.schema.json`` holds the same."""
+    schema = SCHEMAS[name].model_json_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": f"benchharness/{name}/v{SCHEMA_VERSION}", **schema}

@@ -1,4 +1,5 @@
-"""Scenario files: load YAML, validate once into frozen config objects, report every error at once.
+"""Scenario files: load YAML, validate the document once into frozen config objects, report every
+error at once. What the document's sweep expands to is checked by ``benchharness.plan``.
 
 Every error names the file, the line and the dotted key, e.g.
 ``scenarios/x.yaml:12: sweep.batch_size[1]: must be a positive integer, got -64``.
@@ -172,7 +173,7 @@ class LoadedScenario:
     scenario: Scenario
     path: Path
     sha256: str
-    warnings: tuple[str, ...] = field(default=())
+    lines: dict = field(default_factory=dict, compare=False)  # document location -> line, for later checks
 
     def resolved(self) -> dict:
         return self.scenario.model_dump(mode="json")
@@ -253,106 +254,6 @@ def _cross_checks(data: dict) -> list[tuple[Path_, str]]:
     return problems
 
 
-def _origin(scenario: Scenario, key: str, value) -> Path_:
-    """Where in the file a trial's value of ``key`` was written: a sweep entry, an include, or defaults."""
-    swept = getattr(scenario.sweep, key, None)
-    if swept is not None and value in swept:
-        return ("sweep", key, swept.index(value))
-    for i, entry in enumerate(scenario.include):
-        if getattr(entry, key) == value:
-            return ("include", i, key)
-    return ("defaults", key)
-
-
-def _point_checks(scenario: Scenario) -> list[tuple[Path_, str]]:
-    """Checks on every planned trial: model/dataset fit, and options only for models that read them."""
-    from benchharness.datasets import compatibility_problem
-    from benchharness.models import MODELS
-    from benchharness.plan import expand
-
-    problems, seen = [], set()
-    for trial in expand(scenario):
-        p = trial.params
-        pair = (p["model"], p["dataset"], p["input_size"], p["classes"])
-        if pair not in seen:
-            seen.add(pair)
-            problem = compatibility_problem(p["model"], p["dataset"], p)
-            if problem:
-                problems.append((_origin(scenario, "dataset", p["dataset"]), problem))
-        problems += _schedule_problems(scenario, p, seen)
-        spec = MODELS.get(p["model"])
-        for option in ("num_words", "maxlen", "input_size", "alpha", "classes"):
-            if spec is not None and p[option] is not None and option not in spec.options:
-                where = _origin(scenario, option, p[option])
-                if (where, option) not in seen:
-                    seen.add((where, option))
-                    problems.append((where, f"model {p['model']!r} does not read {option}"))
-    return problems
-
-
-def _schedule_problems(scenario: Scenario, p: dict, seen: set) -> list[tuple[Path_, str]]:
-    """A pruning schedule that contradicts itself (errors, once per location)."""
-    if not p["sparsity"]:
-        return []
-    problems = []
-    if p["end_step"] is not None and p["begin_step"] >= p["end_step"]:
-        problems.append((_origin(scenario, "end_step", p["end_step"]),
-                         f"must be greater than begin_step ({p['begin_step']}), got {p['end_step']}"))
-    if p["pruning_schedule"] == "polynomial" and p["initial_sparsity"] > p["sparsity"]:
-        problems.append((_origin(scenario, "initial_sparsity", p["initial_sparsity"]),
-                         f"{p['initial_sparsity']} is above the target sparsity {p['sparsity']}; "
-                         "the polynomial schedule only increases sparsity"))
-    fresh = [(loc, msg) for loc, msg in problems if (loc, msg) not in seen]
-    seen.update(fresh)
-    return fresh
-
-
-def _schedule_warnings(scenario: Scenario, source: str, lines: dict) -> list[str]:
-    """Pruning schedules that cannot reach their target within the trial's real step count."""
-    from benchharness.datasets import train_samples
-    from benchharness.plan import expand
-    from benchharness.schedule import reached_sparsity, resolve_schedule, total_steps
-
-    warnings, seen = [], set()
-    for trial in expand(scenario):
-        p = trial.params
-        if not p["sparsity"] or p["end_step"] is None and p["begin_step"] == 0:
-            continue  # the default end_step always lands on the pruning grid
-        samples = train_samples(p["dataset"], p["samples_per_epoch"])
-        if samples is None:
-            continue
-        steps = total_steps(samples, p["batch_size"], p["epochs"])
-        reached = reached_sparsity(resolve_schedule(p, steps), steps)
-        if reached is not None and reached >= p["sparsity"] - 1e-3:
-            continue
-        loc = _origin(scenario, "end_step" if p["end_step"] is not None else "begin_step",
-                      p["end_step"] if p["end_step"] is not None else p["begin_step"])
-        what = ("never prunes: training ends before begin_step" if reached is None
-                else f"reaches sparsity {reached:.3f}, not the target {p['sparsity']}")
-        text = (f"{source}:{line_of(loc, lines)}: {dotted(loc)}: the schedule {what} "
-                f"(batch_size {p['batch_size']}: {steps} steps, frequency {p['frequency']}); "
-                "put end_step on begin_step + k * frequency within the steps, or leave it null")
-        if text not in seen:
-            seen.add(text)
-            warnings.append(text)
-    return warnings
-
-
-def _warnings(scenario: Scenario, source: str, lines: dict) -> list[str]:
-    from benchharness.plan import matches  # plan depends on scenario, not the other way round
-
-    from benchharness.plan import sweep_product
-
-    warnings = []
-    points = sweep_product(scenario)
-    for i, entry in enumerate(scenario.exclude):
-        wanted = entry.model_dump(exclude_none=True)
-        if not any(matches(point, wanted) for point in points):
-            path = ("exclude", i)
-            warnings.append(f"{source}:{line_of(path, lines)}: {dotted(path)}: matches no trial of the sweep")
-    return warnings + _schedule_warnings(scenario, source, lines)
-
-
 # --------------------------------------------------------------------------------------------
 # Public API
 
@@ -390,11 +291,11 @@ def _validate(doc: Document, path: Path, sha256: str) -> LoadedScenario:
                 add(loc, _pydantic_message(err, loc))
         for loc, message in _cross_checks(doc.data):
             add(loc, message)
-        if scenario is not None:
-            for loc, message in _point_checks(scenario):
-                add(loc, message)
     if problems:
-        ordered = sorted(problems, key=lambda p: p[0])
-        raise UserError([f"{source}:{line}: {dotted(loc)}: {msg}" for line, loc, msg in ordered])
-    warnings = _warnings(scenario, source, doc.lines)
-    return LoadedScenario(scenario=scenario, path=path, sha256=sha256, warnings=tuple(warnings))
+        raise UserError(format_problems(source, problems))
+    return LoadedScenario(scenario=scenario, path=path, sha256=sha256, lines=doc.lines)
+
+
+def format_problems(source: str, problems: list[tuple[int, Path_, str]]) -> list[str]:
+    """``(line, location, message)`` problems as ``file:line: dotted.key: message`` lines, in file order."""
+    return [f"{source}:{line}: {dotted(loc)}: {msg}" for line, loc, msg in sorted(problems, key=lambda p: p[0])]

@@ -1,7 +1,10 @@
 """The run directory: run.json, trials.jsonl (appended whole, fsynced), logs/, samples/, tensorboard/.
 
 A run directory is never overwritten. A record torn by a crash mid-write (a last line with no
-newline or invalid JSON) is moved aside on resume and that trial runs again.
+newline or invalid JSON) is moved aside on resume and that trial runs again. Reading validates
+every record and run.json against ``benchharness.record`` after upgrading older schema versions
+(``benchharness.upgrade``); a record that does not validate is bad input, named by file, line and key.
+``RunDir.update_info`` is the one writer of run.json.
 """
 
 from __future__ import annotations
@@ -14,8 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from benchharness import SCHEMA_VERSION, __version__
 from benchharness.errors import UserError
+from benchharness.upgrade import upgrade_records, upgrade_run_info
 
 RUN_JSON = "run.json"
 TRIALS = "trials.jsonl"
@@ -58,8 +64,31 @@ def read_trials(path: Path) -> TrialsFile:
             raise UserError(f"{path}:{number}: not a valid trial record ({exc.msg}); the file is damaged") from None
         if not isinstance(record, dict) or "trial_id" not in record:
             raise UserError(f"{path}:{number}: trial_id: missing; not a benchharness trial record")
-        records.append(record)
-    return TrialsFile(records, tail or None)
+        records.append((number, record))
+    return TrialsFile(_validated_records(path, records), tail or None)
+
+
+def _validated_records(path: Path, numbered: list[tuple[int, dict]]) -> list[dict]:
+    """The records upgraded to the current schema and checked against ``TrialRecord``, as plain dicts."""
+    from benchharness.record import TrialRecord
+
+    upgraded = upgrade_records([record for _, record in numbered])
+    out = []
+    for (number, _), record in zip(numbered, upgraded):
+        out.append(validated(TrialRecord, record, f"{path}:{number}"))
+    return out
+
+
+def validated(model, data: dict, where: str) -> dict:
+    """``data`` checked against the pydantic ``model`` and dumped back to JSON-ready values.
+    Raises ``UserError`` naming ``where`` (file:line) and the first bad key."""
+    try:
+        return model.model_validate(data).model_dump(mode="json")
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise UserError(f"{where}: {key}: {first['msg'].lower()}; not a valid {model.__name__} "
+                        f"(schema_version {data.get('schema_version')!r})") from None
 
 
 def write_json_atomically(path: Path, data) -> None:
@@ -75,6 +104,7 @@ class RunDir:
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self._info: dict | None = None
 
     # -- creation and reopening ---------------------------------------------------------------
 
@@ -95,8 +125,9 @@ class RunDir:
         run = cls(path)
         for sub in ("logs", "samples", "tensorboard"):
             (path / sub).mkdir()
-        run.write_run_json({"schema_version": SCHEMA_VERSION, "benchharness": __version__,
-                            "started_utc": utc_now(), "finished_utc": None, **run_info})
+        run._info = {"schema_version": SCHEMA_VERSION, "benchharness": __version__, "started_utc": utc_now(),
+                     "finished_utc": None, "peak": None, "complete": None, **run_info}
+        run.update_info()
         return run
 
     @classmethod
@@ -106,25 +137,40 @@ class RunDir:
         if not (path / RUN_JSON).is_file():
             raise UserError(f"{path}: not a run directory (no {RUN_JSON})")
         run = cls(path)
-        version = run.run_json().get("schema_version")
-        if not isinstance(version, int) or version > SCHEMA_VERSION:
-            raise UserError(f"{path / RUN_JSON}:1: schema_version: {version!r} is newer than this "
-                            f"benchharness understands ({SCHEMA_VERSION}); upgrade benchharness")
+        run._info = run._read_info()  # checked now: a bad run.json is the caller's input error
         return run
 
     # -- run.json -------------------------------------------------------------------------------
 
-    def run_json(self) -> dict:
+    @property
+    def info(self) -> dict:
+        """run.json's contents at the current schema version (read once; upgraded in memory).
+        Raises ``UserError`` naming the file for invalid JSON, a newer schema or a bad field."""
+        if self._info is None:
+            self._info = self._read_info()
+        return self._info
+
+    def _read_info(self) -> dict:
+        from benchharness.record import RunInfo
+
+        path = self.path / RUN_JSON
         try:
-            return json.loads((self.path / RUN_JSON).read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
-            raise UserError(f"{self.path / RUN_JSON}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+            raise UserError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+        version = data.get("schema_version") if isinstance(data, dict) else None
+        if not isinstance(version, int) or version > SCHEMA_VERSION:
+            raise UserError(f"{path}:1: schema_version: {version!r} is newer than this "
+                            f"benchharness understands ({SCHEMA_VERSION}); upgrade benchharness")
+        return validated(RunInfo, upgrade_run_info(data), str(path))
 
-    def write_run_json(self, data: dict) -> None:
-        write_json_atomically(self.path / RUN_JSON, data)
+    def update_info(self, **fields) -> None:
+        """The one writer of run.json: merge ``fields``, validate the whole, replace the file atomically."""
+        from benchharness.record import RunInfo
 
-    def update_run_json(self, **fields) -> None:
-        self.write_run_json(self.run_json() | fields)
+        info = validated(RunInfo, self.info | fields, str(self.path / RUN_JSON))
+        write_json_atomically(self.path / RUN_JSON, info)
+        self._info = info
 
     # -- trials -------------------------------------------------------------------------------
 
@@ -132,9 +178,9 @@ class RunDir:
     def trials_path(self) -> Path:
         return self.path / TRIALS
 
-    def append_record(self, record: dict) -> None:
-        """Append one record as one line, flushed and fsynced before returning."""
-        line = json.dumps(record, separators=(",", ":")) + "\n"
+    def append_record(self, record) -> None:
+        """Append one ``TrialRecord`` as one line, flushed and fsynced before returning."""
+        line = record.model_dump_json() + "\n"
         with open(self.trials_path, "a", encoding="utf-8") as f:
             f.write(line)
             f.flush()
@@ -165,7 +211,7 @@ class RunDir:
         return self.path / "tensorboard" / trial_id
 
     def cost_cache_dir(self) -> Path:
-        """FLOP counts per model architecture, shared by the run's trials (see ``worker.measure_cost``)."""
+        """FLOP counts per model architecture, shared by the run's trials (see ``worker.cost_cache``)."""
         return self.path / "cost"
 
 

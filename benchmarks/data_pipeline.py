@@ -17,7 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchharness import worker  # noqa: E402
+from benchharness.worker.data import load_data, make_dataset  # noqa: E402
+from benchharness.worker.device import import_keras, import_tensorflow  # noqa: E402
+from benchharness.worker.model import build_model, compile_model  # noqa: E402
+from benchharness.worker.timing import make_epoch_timer  # noqa: E402
 
 
 class _Events:
@@ -26,11 +29,11 @@ class _Events:
 
 
 def steady_throughput(tf, keras, params: dict, epochs: int) -> list[float]:
-    model = worker.build_model(keras, params)
-    worker.compile_model(keras, model, params, {})
-    data = worker.load_data(model, params)
-    dataset = worker.make_dataset(tf, data.x_train, data.y_train, params["batch_size"], params["seed"])
-    timer = worker.make_epoch_timer(keras, _Events(), len(data.x_train))
+    model = build_model(keras, params)
+    compile_model(keras, model, params, {})
+    data = load_data(model, params)
+    dataset = make_dataset(tf, data.x_train, data.y_train, params["batch_size"], params["seed"])
+    timer = make_epoch_timer(keras, _Events(), len(data.x_train))
     model.fit(dataset, epochs=epochs, verbose=0, callbacks=[timer])
     return [e["samples"] / e["seconds"] for e in timer.epochs[1:]]
 
@@ -43,8 +46,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    tf = worker.import_tensorflow()
-    keras = worker.import_keras()
+    tf = import_tensorflow()
+    keras = import_keras()
     base = {"model": "tutorial_cnn", "batch_size": args.batch_size, "seed": 0, "optimizer": "adam",
             "learning_rate": 0.001, "samples_per_epoch": args.samples}
     real, synthetic = [], []

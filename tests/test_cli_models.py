@@ -8,7 +8,7 @@ import sys
 SCRIPT = """
 import os, sys
 from pathlib import Path
-from benchharness.cli import native_stderr_to
+from benchharness.models.table import native_stderr_to
 log = Path(sys.argv[1])
 with native_stderr_to(log):
     os.write(2, b"I0000 devices.cc:67] native noise\\n")
@@ -32,8 +32,10 @@ def test_models_failure_is_one_line_and_the_traceback_goes_to_the_log(tmp_path, 
         raise ImportError("No module named 'tensorflow'")
         yield  # a generator, like the real one
 
-    monkeypatch.setattr(cli, "MODELS_LOG", tmp_path / "models.log")
-    monkeypatch.setattr(cli, "_model_rows", broken_rows)
+    from benchharness.models import table
+
+    monkeypatch.setattr(table, "MODELS_LOG", tmp_path / "models.log")
+    monkeypatch.setattr(table, "model_rows", broken_rows)
     assert cli.main(["models"]) == cli.EXIT_TRIAL_FAILED
     assert f"benchharness models: ImportError: No module named 'tensorflow' (details: {tmp_path / 'models.log'})" \
         in capsys.readouterr().err

@@ -137,10 +137,10 @@ def test_class_count_mismatch(idx_dir):
 
 @pytest.fixture(scope="module")
 def keras():
-    from benchharness import worker
+    from benchharness.worker import device as worker_device
 
-    worker.import_tensorflow()
-    return worker.import_keras()
+    worker_device.import_tensorflow()
+    return worker_device.import_keras()
 
 
 def test_registry_parameter_counts(keras):
@@ -155,7 +155,7 @@ def test_registry_parameter_counts(keras):
 
 
 def test_keras3_model_is_refused_with_the_reason(keras):
-    from benchharness import worker
+    from benchharness.worker import model as worker_model
 
     with pytest.raises(TypeError, match="a Keras 3 model: tfmot needs tf_keras"):
-        worker.build_model(keras, {"model": "tests/helpers/models.py:keras3_model"})
+        worker_model.build_model(keras, {"model": "tests/helpers/models.py:keras3_model"})

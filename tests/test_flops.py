@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchharness.flops import TRAINING_FLOPS_FACTOR, flops_saved_by_sparsity, mfu
+from benchharness.cost import TRAINING_FLOPS_FACTOR, flops_saved_by_sparsity, mfu
 
 
 def test_mfu_arithmetic():
@@ -22,13 +22,13 @@ def test_flops_saved_by_sparsity():
 
 @pytest.fixture(scope="module")
 def tf_keras():
-    from benchharness import worker
+    from benchharness.worker import device as worker_device
 
-    return worker.import_tensorflow(), worker.import_keras()
+    return worker_device.import_tensorflow(), worker_device.import_keras()
 
 
 def test_tutorial_cnn_flops_and_memory_access_by_hand(tf_keras):
-    from benchharness.flops import layer_bytes, layer_macs, model_cost
+    from benchharness.cost import layer_bytes, layer_macs, model_cost
     from benchharness.models.tutorial import build_tutorial_cnn
 
     tf, _ = tf_keras
@@ -49,7 +49,7 @@ def test_tutorial_cnn_flops_and_memory_access_by_hand(tf_keras):
 
 
 def test_recurrent_models_are_not_counted(tf_keras):
-    from benchharness.flops import model_cost, profiler_flops
+    from benchharness.cost import model_cost, profiler_flops
     from benchharness.models.tfmot_examples import build_imdb_lstm
 
     tf, _ = tf_keras
@@ -83,7 +83,7 @@ def test_shufflenet_unit_shapes(tf_keras):
 
 
 def test_pruning_a_shufflenet(tf_keras):
-    from benchharness import worker
+    from benchharness.worker import pruning as worker_pruning
     from benchharness.models.shufflenet import build_shufflenet_v2
 
     _, keras = tf_keras
@@ -92,7 +92,7 @@ def test_pruning_a_shufflenet(tf_keras):
               "sparsity": 0.6, "initial_sparsity": 0.0, "frequency": 2, "begin_step": 0, "end_step": None,
               "pruning_schedule": "polynomial"}
     model = build_shufflenet_v2(params)
-    pruned, state = worker.prepare_pruning(keras, model, params, {}, steps=8)
+    pruned, state = worker_pruning.prepare_pruning(keras, model, params, {}, steps=8)
     kinds = {type(layer.layer).__name__ for layer in pruned.layers if type(layer).__name__ == "PruneLowMagnitude"}
     # tfmot's registry lists DepthwiseConv2D with no prunable weights: the 1x1 convolutions, which
     # hold nearly all of ShuffleNet's weights, and the classifier are pruned.
@@ -102,8 +102,8 @@ def test_pruning_a_shufflenet(tf_keras):
     rng = np.random.default_rng(0)
     x, y = rng.random((64, 32, 32, 3), dtype=np.float32), rng.integers(0, 10, 64)
     pruned.fit(x, y, batch_size=8, epochs=1, verbose=0,
-               callbacks=worker.training_callbacks(keras, keras.callbacks.Callback(), None, True))
-    _, pruning = worker.finish_pruning(pruned, state)
+               callbacks=[worker_pruning.update_step_callback()])
+    _, pruning = worker_pruning.finish_pruning(pruned, state)
     assert pruning["measured"] == pytest.approx(0.6, abs=0.02)
 
 
@@ -122,7 +122,7 @@ PAPERS = {
 @pytest.mark.slow
 @pytest.mark.parametrize("name, alpha", sorted(PAPERS))
 def test_macs_and_parameters_match_the_papers(tf_keras, name, alpha):
-    from benchharness.flops import profiler_flops
+    from benchharness.cost import profiler_flops
     from benchharness.models import resolve_builder
 
     tf, keras = tf_keras
@@ -190,7 +190,7 @@ def test_mobilenet_v3_small_is_the_released_model(tf_keras):
     The issue's 66 M MACs / 2.9 M parameters (the MobileNetV3 README's table) do not describe this
     model; the released checkpoint itself has 2.54 M. See the README's MACs table.
     """
-    from benchharness.flops import layer_macs
+    from benchharness.cost import layer_macs
     from benchharness.models import resolve_builder
 
     tf, keras = tf_keras
@@ -213,29 +213,30 @@ def test_mobilenet_v3_small_is_the_released_model(tf_keras):
 def test_cost_is_counted_once_per_architecture(tf_keras, tmp_path, monkeypatch):
     """A batch sweep builds the same model in every trial: the second trial reads the first one's
     count; a different architecture (here, other classes) is counted afresh."""
-    from benchharness import flops, worker
+    from benchharness import cost
+    from benchharness.worker import cost_cache as worker_cost_cache
     from benchharness.models import resolve_builder
 
     tf, keras = tf_keras
-    first = worker.measure_cost(tf, resolve_builder("tutorial_cnn")({}), {}, str(tmp_path))
+    first = worker_cost_cache.measure_cost(tf, resolve_builder("tutorial_cnn")({}), {}, str(tmp_path))
     assert first["flops_per_sample"] > 0 and len(list(tmp_path.glob("*.json"))) == 1
     keras.backend.clear_session()
 
     def must_not_count(*args, **kwargs):
         raise AssertionError("counted again")
 
-    monkeypatch.setattr(flops, "model_cost", must_not_count)
-    assert worker.measure_cost(tf, resolve_builder("tutorial_cnn")({}), {}, str(tmp_path)) == first
+    monkeypatch.setattr(cost, "model_cost", must_not_count)
+    assert worker_cost_cache.measure_cost(tf, resolve_builder("tutorial_cnn")({}), {}, str(tmp_path)) == first
     keras.backend.clear_session()
     # another architecture misses the cache (and the failing counter gives None, never a guess)
-    assert worker.measure_cost(tf, resolve_builder("mnist_cnn")({}), {}, str(tmp_path)) is None
+    assert worker_cost_cache.measure_cost(tf, resolve_builder("mnist_cnn")({}), {}, str(tmp_path)) is None
     # mixed precision counts bytes at 2 per element: another entry, too
-    assert worker.measure_cost(tf, resolve_builder("tutorial_cnn")({}), {"mixed_precision": True}, str(tmp_path)) is None
+    assert worker_cost_cache.measure_cost(tf, resolve_builder("tutorial_cnn")({}), {"mixed_precision": True}, str(tmp_path)) is None
     keras.backend.clear_session()
 
 
 def test_probe_peak_on_the_cpu(tf_keras):
-    from benchharness.flops import probe_peak
+    from benchharness.probe import probe_peak
 
     tf, _ = tf_keras
     peak = probe_peak(tf, on_gpu=False, mixed_precision=False, min_seconds=0.05)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchharness.schedule import (Schedule, polynomial_sparsity, reached_sparsity, resolve_schedule,
+from benchharness.pruning.schedule import (Schedule, polynomial_sparsity, reached_sparsity, resolve_schedule,
                                    total_steps)
 
 
@@ -46,10 +46,10 @@ def test_schedule_that_begins_after_training_never_prunes():
 
 @pytest.fixture(scope="module")
 def keras():
-    from benchharness import worker
+    from benchharness.worker import device as worker_device
 
-    worker.import_tensorflow()
-    return worker.import_keras()
+    worker_device.import_tensorflow()
+    return worker_device.import_keras()
 
 
 def small_model(keras, with_custom_layer: bool):
@@ -78,7 +78,7 @@ def data(n=512, seed=0):
 
 
 def test_selective_wrapping_leaves_unprunable_layers(keras):
-    from benchharness.pruning import apply_pruning
+    from benchharness.pruning.keras import apply_pruning
 
     model = small_model(keras, with_custom_layer=True)
     before = {w.name: w.numpy().copy() for w in model.weights}
@@ -91,7 +91,7 @@ def test_selective_wrapping_leaves_unprunable_layers(keras):
 
 
 def test_model_without_prunable_layers_is_refused(keras):
-    from benchharness.pruning import NoPrunableLayer, apply_pruning
+    from benchharness.pruning.keras import NoPrunableLayer, apply_pruning
 
     model = keras.Sequential([keras.layers.InputLayer(input_shape=(4,)), keras.layers.Activation("relu")])
     with pytest.raises(NoPrunableLayer, match="has no layer tfmot can prune"):
@@ -101,21 +101,22 @@ def test_model_without_prunable_layers_is_refused(keras):
 def test_training_reaches_the_measured_target_and_exports_smaller(keras):
     import tensorflow as tf
 
-    from benchharness import worker
     from benchharness.datasets.loaders import Data
     from benchharness.export import measure_sizes, tflite_accuracy, tflite_bytes
+    from benchharness.worker import model as worker_model
+    from benchharness.worker import pruning as worker_pruning
 
     keras.utils.set_random_seed(0)
     x, y = data()
     params = {"optimizer": "adam", "learning_rate": 0.01, "sparsity": 0.75, "initial_sparsity": 0.0,
               "frequency": 4, "begin_step": 0, "end_step": None, "pruning_schedule": "polynomial"}
     dense = small_model(keras, with_custom_layer=True)
-    worker.compile_model(keras, dense, params, {})
+    worker_model.compile_model(keras, dense, params, {})
     dense.fit(x, y, batch_size=64, epochs=2, verbose=0)
     dense_sizes, _ = measure_sizes(tf, keras, dense, Data(x, y, None, None), 64, 0.0)
-    pruned, state = worker.prepare_pruning(keras, dense, params, {}, steps=8 * 3)
-    pruned.fit(x, y, batch_size=64, epochs=3, verbose=0, callbacks=worker.training_callbacks(keras, keras.callbacks.Callback(), None, True))
-    stripped, pruning = worker.finish_pruning(pruned, state)
+    pruned, state = worker_pruning.prepare_pruning(keras, dense, params, {}, steps=8 * 3)
+    pruned.fit(x, y, batch_size=64, epochs=3, verbose=0, callbacks=[worker_pruning.update_step_callback()])
+    stripped, pruning = worker_pruning.finish_pruning(pruned, state)
     assert pruning["schedule"]["end_step"] == 20  # 24 steps, frequency 4: last grid point at or before 23
     assert pruning["measured"] == pytest.approx(0.75, abs=0.01)
     assert set(pruning["per_layer"]) == {"hidden", "out"}
@@ -140,7 +141,7 @@ def test_zipped_bytes_compresses_zeros():
 
 
 def test_throughput_vs_dense_pairs_same_model_dataset_and_batch():
-    from benchharness.analyze import throughput_vs_dense
+    from benchharness.assemble import throughput_vs_dense
 
     def rec(sparsity, batch, sps, repeat=0, status="ok"):
         return {"status": status, "repeat": repeat, "throughput_sps": sps,

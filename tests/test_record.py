@@ -1,18 +1,25 @@
+"""The trial record: timing statistics, outcome classes, the one builder, the published schema,
+and the upgrade of version-1 run directories."""
+
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
+from pydantic import ValidationError
 
-from benchharness.record import classify, empty_record, percentile, summarize_epochs
+from benchharness import SCHEMA_VERSION
+from benchharness.epochs import percentile, summarize_epochs
+from benchharness.outcome import classify
+from benchharness.record import RunInfo, TrialRecord, json_schema
+from benchharness.store import RunDir
+from helpers.records import make_record
 
-CONTRACT = {"schema_version", "trial_id", "repeat", "status", "error", "params", "device", "epochs",
-            "first_epoch_s", "epoch_time_s", "throughput_sps", "step_time_ms", "telemetry", "eval",
-            "pruning", "sizes", "tflite_accuracy", "flops_per_sample", "mfu", "wall_s"}
-
-
-def test_empty_record_has_every_contract_field_null():
-    record = empty_record("abc", 0, {"batch_size": 32})
-    assert CONTRACT <= set(record)
-    assert record["telemetry"] is None and record["mfu"] is None and record["epochs"] == []
+REPO = Path(__file__).parent.parent
+GOLDEN = sorted((REPO / "tests" / "golden").iterdir())
 
 
 def epoch(i, seconds, samples=1000, steps=(1.0, 2.0)):
@@ -47,6 +54,7 @@ SOME_TEXT = object()  # an error message must be present, wording free
 @pytest.mark.parametrize("result, rc, timed_out, tail, expected", [
     ({"status": "ok", "error": None}, 0, False, "", ("ok", None)),
     ({"status": "oom", "error": "ResourceExhaustedError: OOM"}, 1, False, "", ("oom", "ResourceExhaustedError: OOM")),
+    ({"status": "failed", "error": "ValueError: x"}, 1, False, "a\nb\nc\nd", ("failed", "ValueError: x | log tail: b | c | d")),
     (None, -9, True, "", ("timeout", "exceeded timeout_s=5; the worker's process group was killed")),
     (None, -9, False, "", ("oom", SOME_TEXT)),
     (None, -6, False, "... OOM when allocating tensor with shape[512]", ("oom", SOME_TEXT)),
@@ -59,3 +67,128 @@ def test_classify(result, rc, timed_out, tail, expected):
         assert error  # an oom without a report still says why it was classified so
     else:
         assert error == expected[1]
+
+
+# -- the builder ------------------------------------------------------------------------------------
+
+
+def test_builder_fills_every_field_and_times_the_phases():
+    record = make_record("t1", batch=32, epoch_seconds=(2.0, 1.0, 1.0))
+    assert record.schema_version == SCHEMA_VERSION and record.status == "ok"
+    assert record.first_epoch_s == 2.0 and record.epoch_time_s == 1.0 and record.throughput_sps == 1000.0
+    assert record.telemetry is None and record.mfu is None and record.cost is None  # not measured: null
+    phases = record.phases_s
+    # helpers.records: spawn at 99.0, started at 100.0, marks 0.5 s apart, exit 0.25 s after the result
+    assert phases["process_start"] == pytest.approx(1.0) and phases["import"] == pytest.approx(0.5)
+    assert phases["fit_overhead"] == pytest.approx(0.53)  # three 10 ms gaps, then 0.5 s from the last epoch to fit_end
+    assert phases["exit"] == pytest.approx(0.25)
+    # the phases and the timed epochs add up to the wall time, to the microsecond
+    assert sum(phases.values()) + sum(e.seconds for e in record.epochs) == pytest.approx(record.wall_s)
+    assert record.startup_s == pytest.approx(3.0) and record.after_fit_s == pytest.approx(1.75)
+    assert all(not hasattr(e, "step_times_ms") for e in record.epochs)  # summarized, not stored
+
+
+def test_builder_computes_derived_figures_once():
+    cost = {"flops_per_sample": 1e6, "macs_per_sample": 5e5, "conv_dense_macs_per_sample": 5e5,
+            "mac_bytes_per_sample": 1e4, "arithmetic_intensity": 100.0, "flops_saved_by_sparsity": None}
+    from benchharness.assemble import RunContext, WorkerRun, build_record
+    from benchharness.plan import Trial
+    from helpers.records import worker_events
+
+    events = worker_events((2.0, 1.0), cost=cost)
+    worker = WorkerRun(events, 0, False, 99.0, 110.0)
+    record = build_record(Trial("x", 0, {"timeout_s": 9.0}), worker, None,
+                          RunContext(peak={"peak_flops_per_s": 3e10}))
+    # 3 x 1e6 FLOPs x 1000 samples/s = 3e9 FLOP/s, a tenth of the peak
+    assert record.cost.achieved_flops_per_s == pytest.approx(3e9) and record.mfu == pytest.approx(0.1)
+
+
+def test_a_record_is_frozen():
+    record = make_record("t1")
+    with pytest.raises(ValidationError):
+        record.status = "failed"
+
+
+def test_builder_pairs_a_pruned_trial_with_its_dense_peer():
+    dense = make_record("d", params={"model": "m", "sparsity": 0.0}).model_dump(mode="json")
+    pruning = {"target": 0.5, "measured": 0.5, "per_layer": {"dense": 0.5}, "pruned_weights": 10,
+               "schedule": {"kind": "constant", "initial_sparsity": 0.0, "final_sparsity": 0.5, "begin_step": 0,
+                            "end_step": 10, "frequency": 1}, "wrapped_layers": ["dense"]}
+    pruned = make_record("p", params={"model": "m", "sparsity": 0.5}, epoch_seconds=(2.0, 2.0),
+                         earlier=[dense], pruning=pruning)
+    assert pruned.pruning.throughput_vs_dense == pytest.approx(0.5)
+
+
+# -- the published schema ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["trial-record", "run"])
+def test_published_schema_matches_the_models(name):
+    committed = json.loads((REPO / "docs" / "schema" / f"{name}.schema.json").read_text())
+    assert committed == json_schema(name), f"run: benchharness schema {name} > docs/schema/{name}.schema.json"
+
+
+def test_schema_verb_prints_the_committed_file():
+    printed = subprocess.run([sys.executable, "-m", "benchharness", "schema", "run"], capture_output=True,
+                             text=True, check=True, cwd=REPO).stdout
+    assert json.loads(printed) == json.loads((REPO / "docs" / "schema" / "run.schema.json").read_text())
+
+
+@pytest.mark.parametrize("golden", GOLDEN, ids=lambda p: p.name)
+def test_golden_version_1_runs_upgrade_and_validate(golden):
+    import jsonschema
+
+    run = RunDir.open(golden)
+    raw = [json.loads(line) for line in (golden / "trials.jsonl").read_text().splitlines()]
+    assert {r["schema_version"] for r in raw} == {1}, "the golden runs are the version-1 corpus"
+    records = run.read_trials().records
+    assert len(records) == len(raw)
+    for record in records:
+        jsonschema.validate(record, json_schema("trial-record"))
+        assert record["after_fit_s"] is None and record["phases_s"] is None  # not measured in version 1
+    jsonschema.validate(run.info, json_schema("run"))
+
+
+def test_upgrade_computes_throughput_vs_dense_for_version_1():
+    records = RunDir.open(REPO / "tests" / "golden" / "pruning_run").read_trials().records
+    ratios = [r["pruning"]["throughput_vs_dense"] for r in records if r["pruning"]]
+    assert ratios and all(0.1 < ratio < 2 for ratio in ratios)
+
+
+@pytest.mark.parametrize("change, key", [
+    (lambda r: r.pop("wall_s"), "wall_s"),
+    (lambda r: r.update(status="crashed"), "status"),
+    (lambda r: r.update(throughput_sps="fast"), "throughput_sps"),
+    (lambda r: r["epochs"][0].update(seconds=None), "epochs.0.seconds"),
+    (lambda r: r.update(surprise=1), "surprise"),
+])
+def test_a_bad_record_fails_validation(change, key):
+    import jsonschema
+
+    record = make_record("t1").model_dump(mode="json")
+    change(record)
+    with pytest.raises(ValidationError) as caught:
+        TrialRecord.model_validate(record)
+    assert key in {".".join(str(p) for p in e["loc"]) for e in caught.value.errors()}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(record, json_schema("trial-record"))
+
+
+def test_a_bad_record_in_a_results_file_is_one_line_with_file_line_and_key(tmp_path):
+    from benchharness.errors import UserError
+    from helpers.records import RUN_INFO
+
+    run = RunDir.create(tmp_path, "r", RUN_INFO)
+    run.append_record(make_record("t1"))
+    bad = make_record("t2").model_dump(mode="json") | {"status": "crashed"}
+    with open(run.trials_path, "a") as f:
+        f.write(json.dumps(bad) + "\n")
+    with pytest.raises(UserError) as caught:
+        run.read_trials()
+    assert caught.value.lines == [f"{run.trials_path}:2: status: input should be 'ok', 'oom', 'failed' or "
+                                  f"'timeout'; not a valid TrialRecord (schema_version {SCHEMA_VERSION})"]
+
+
+def test_run_info_requires_every_field():
+    with pytest.raises(ValidationError):
+        RunInfo.model_validate({"schema_version": SCHEMA_VERSION, "benchharness": "x"})

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from benchharness.errors import UserError
-from benchharness.plan import expand
+from benchharness.plan import load_plan
 from benchharness.scenario import load_scenario
 
 HERE = Path(__file__).parent
@@ -73,7 +73,7 @@ def test_corpus_is_complete():
 def test_malformed_scenario_reports_exact_lines(name):
     path = BAD / name
     with pytest.raises(UserError) as caught:
-        load_scenario(path)
+        load_plan(path)  # the document's checks, then the product's
     assert caught.value.lines == [line.format(f=path) for line in EXPECTED[name]]
 
 
@@ -85,9 +85,9 @@ def test_missing_file_is_one_line():
 
 @pytest.mark.parametrize("path", sorted((REPO / "scenarios").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_shipped_scenario_loads_and_plans(path):
-    loaded = load_scenario(path)
-    assert expand(loaded.scenario), "a shipped scenario must plan at least one trial"
-    assert loaded.warnings == ()
+    _, plan = load_plan(path)
+    assert plan.trials, "a shipped scenario must plan at least one trial"
+    assert plan.warnings == ()
 
 
 def test_defaults_resolve(tmp_path):
@@ -111,7 +111,7 @@ def test_scenario_is_immutable(tmp_path):
 def test_exclude_matching_nothing_is_a_warning(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text("name: w\nsweep:\n  batch_size: [32, 64]\nexclude:\n  - batch_size: 128\n")
-    assert load_scenario(path).warnings == (f"{path}:5: exclude[0]: matches no trial of the sweep",)
+    assert load_plan(path)[1].warnings == (f"{path}:5: exclude[0]: matches no trial of the sweep",)
 
 
 def test_memory_limit_without_growth_is_valid(tmp_path):
@@ -154,10 +154,12 @@ def test_bad_flag_is_one_line_exit_2():
 
 def test_unreachable_pruning_target_is_a_warning(scenario_file):
     """tfmot's IMDB example schedule ends at step 3000 but training has 2346 steps: 0.683, not 0.7."""
+    from benchharness.plan import make_plan
+
     loaded = scenario_file("name: imdb\ndefaults:\n  model: imdb_lstm\n  samples_per_epoch: 25000\n"
                            "  batch_size: 32\n  sparsity: 0.7\n  initial_sparsity: 0.3\n"
                            "  begin_step: 1000\n  end_step: 3000\n")
-    assert loaded.warnings == (
+    assert make_plan(loaded).warnings == (
         f"{loaded.path}:9: defaults.end_step: the schedule reaches sparsity 0.683, not the target 0.7 "
         "(batch_size 32: 2346 steps, frequency 100); put end_step on begin_step + k * frequency within "
         "the steps, or leave it null",)

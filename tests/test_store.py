@@ -7,31 +7,29 @@ import pytest
 from benchharness.errors import UserError
 from benchharness.execute import open_run
 from benchharness.plan import expand
-from benchharness.record import empty_record
 from benchharness.store import RunDir, load_frame, read_trials
+from helpers.records import RUN_INFO, make_record
 
 
 def record(tid, batch=32, status="ok"):
-    r = empty_record(tid, 0, {"batch_size": batch})
-    r.update(status=status, epoch_time_s=1.0 / batch)
-    return r
+    return make_record(tid, batch, status)
 
 
 def test_create_never_overwrites(tmp_path):
-    a = RunDir.create(tmp_path, "same", {})
-    b = RunDir.create(tmp_path, "same", {})
+    a = RunDir.create(tmp_path, "same", RUN_INFO)
+    b = RunDir.create(tmp_path, "same", RUN_INFO)
     assert a.path != b.path
     assert a.path.name.startswith("same-") and (a.path / "run.json").is_file()
     assert {p.name for p in a.path.iterdir()} >= {"run.json", "logs", "samples", "tensorboard"}
 
 
 def test_name_is_made_directory_safe(tmp_path):
-    run = RunDir.create(tmp_path, "a/b <script>", {})
+    run = RunDir.create(tmp_path, "a/b <script>", RUN_INFO)
     assert run.path.parent == tmp_path and "/" not in run.path.name and "<" not in run.path.name
 
 
 def test_append_and_read_back(tmp_path):
-    run = RunDir.create(tmp_path, "r", {})
+    run = RunDir.create(tmp_path, "r", RUN_INFO)
     run.append_record(record("t1", 32))
     run.append_record(record("t2", 64))
     contents = run.read_trials()
@@ -42,7 +40,7 @@ def test_append_and_read_back(tmp_path):
 
 
 def test_torn_last_line_is_reported_and_set_aside(tmp_path):
-    run = RunDir.create(tmp_path, "r", {})
+    run = RunDir.create(tmp_path, "r", RUN_INFO)
     run.append_record(record("t1"))
     with open(run.trials_path, "a") as f:
         f.write('{"trial_id": "t2", "stat')  # a crash mid-write
@@ -57,7 +55,7 @@ def test_torn_last_line_is_reported_and_set_aside(tmp_path):
 
 def test_corrupt_middle_line_is_a_user_error_with_line(tmp_path):
     path = tmp_path / "trials.jsonl"
-    path.write_text(json.dumps(record("t1")) + "\n{broken\n" + json.dumps(record("t3")) + "\n")
+    path.write_text(record("t1").model_dump_json() + "\n{broken\n" + record("t3").model_dump_json() + "\n")
     with pytest.raises(UserError) as caught:
         read_trials(path)
     assert caught.value.lines[0].startswith(f"{path}:2: not a valid trial record")
@@ -66,8 +64,9 @@ def test_corrupt_middle_line_is_a_user_error_with_line(tmp_path):
 def test_open_rejects_non_run_dirs_and_newer_schema(tmp_path):
     with pytest.raises(UserError, match="not a run directory"):
         RunDir.open(tmp_path)
-    run = RunDir.create(tmp_path, "r", {})
-    run.update_run_json(schema_version=999)
+    run = RunDir.create(tmp_path, "r", RUN_INFO)
+    info = json.loads((run.path / "run.json").read_text()) | {"schema_version": 999}
+    (run.path / "run.json").write_text(json.dumps(info))
     with pytest.raises(UserError, match="schema_version: 999 is newer"):
         RunDir.open(run.path)
 
@@ -79,7 +78,7 @@ def test_resume_skips_recorded_trials_and_reruns_torn_one(tmp_path, scenario_fil
     assert todo == trials
     run.append_record(record(trials[0].trial_id))
     with open(run.trials_path, "a") as f:
-        f.write(json.dumps(record(trials[1].trial_id))[:40])
+        f.write(record(trials[1].trial_id).model_dump_json()[:40])
     notices = []
     again, todo = open_run(loaded, trials, tmp_path / "ignored", run.path, warn=notices.append)
     assert again.path == run.path

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from benchharness import worker
+from benchharness.worker import data as worker_data
+from benchharness.worker import device as worker_device
+from benchharness.worker import events as worker_events
+from benchharness.worker import model as worker_model
+from benchharness.worker import trial as worker_trial
 
 
 class FakeConfig:
@@ -35,20 +39,20 @@ class FakeConfig:
 
 def test_memory_growth_on_every_gpu():
     config = FakeConfig(["GPU:0", "GPU:1", "GPU:2"])
-    assert worker.configure_devices(config, {"memory_growth": True, "memory_limit_mb": None}) == ["GPU:0", "GPU:1", "GPU:2"]
+    assert worker_device.configure_devices(config, {"memory_growth": True, "memory_limit_mb": None}) == ["GPU:0", "GPU:1", "GPU:2"]
     assert config.calls[1:] == [("set_memory_growth", g, True) for g in ("GPU:0", "GPU:1", "GPU:2")]
 
 
 def test_memory_limit_is_a_virtual_device_instead_of_growth():
     config = FakeConfig(["GPU:0", "GPU:1"])
-    worker.configure_devices(config, {"memory_growth": False, "memory_limit_mb": 2048})
+    worker_device.configure_devices(config, {"memory_growth": False, "memory_limit_mb": 2048})
     assert config.calls[1:] == [("set_logical_device_configuration", g, [("logical", 2048)]) for g in ("GPU:0", "GPU:1")]
     assert not any(c[0] == "set_memory_growth" for c in config.calls)
 
 
 def test_no_gpu_no_calls():
     config = FakeConfig([])
-    worker.configure_devices(config, {"memory_growth": True})
+    worker_device.configure_devices(config, {"memory_growth": True})
     assert config.calls == [("list_physical_devices", "GPU")]
 
 
@@ -64,16 +68,16 @@ def test_devices_configured_before_keras_or_any_op(monkeypatch, tmp_path):
         pass
 
     FakeTF.config = config
-    monkeypatch.setattr(worker, "import_tensorflow", lambda: FakeTF)
+    monkeypatch.setattr(worker_trial, "import_tensorflow", lambda: FakeTF)
 
     def first_use():
         config.calls.append(("import_keras",))
         raise Reached
 
-    monkeypatch.setattr(worker, "import_keras", first_use)
+    monkeypatch.setattr(worker_trial, "import_keras", first_use)
     spec = {"params": {"seed": 0}, "runtime": {"memory_growth": True}, "events_path": str(tmp_path / "e")}
     with pytest.raises(Reached):
-        worker.run_trial(spec, worker.EventLog(spec["events_path"]))
+        worker_trial.run_trial(spec, worker_events.EventLog(spec["events_path"]))
     names = [c[0] for c in config.calls]
     assert names == ["list_physical_devices", "set_memory_growth", "set_memory_growth", "import_keras"]
 
@@ -82,15 +86,15 @@ def test_error_line_and_oom_detection():
     class ResourceExhaustedError(Exception):
         pass
 
-    assert worker.is_oom(ResourceExhaustedError("x")) and worker.is_oom(MemoryError())
-    assert not worker.is_oom(ValueError("x"))
-    assert worker.error_line(ValueError("first\nsecond")) == "ValueError: first"
+    assert worker_model.is_oom(ResourceExhaustedError("x")) and worker_model.is_oom(MemoryError())
+    assert not worker_model.is_oom(ValueError("x"))
+    assert worker_model.error_line(ValueError("first\nsecond")) == "ValueError: first"
 
 
 @pytest.fixture(scope="module")
 def keras():
-    worker.import_tensorflow()
-    return worker.import_keras()
+    worker_device.import_tensorflow()
+    return worker_device.import_keras()
 
 
 def test_loss_follows_the_output_layer(keras):
@@ -98,10 +102,10 @@ def test_loss_follows_the_output_layer(keras):
     probs = keras.Sequential([keras.layers.InputLayer(input_shape=(4,)), keras.layers.Dense(3, activation="softmax")])
     binary = keras.Sequential([keras.layers.InputLayer(input_shape=(4,)), keras.layers.Dense(1),
                                keras.layers.Activation("sigmoid")])
-    assert worker.make_loss(keras, logits).get_config()["from_logits"] is True
-    assert worker.make_loss(keras, probs).get_config()["from_logits"] is False
-    assert isinstance(worker.make_loss(keras, binary), keras.losses.BinaryCrossentropy)
-    assert worker.make_loss(keras, binary).get_config()["from_logits"] is False
+    assert worker_model.make_loss(keras, logits).get_config()["from_logits"] is True
+    assert worker_model.make_loss(keras, probs).get_config()["from_logits"] is False
+    assert isinstance(worker_model.make_loss(keras, binary), keras.losses.BinaryCrossentropy)
+    assert worker_model.make_loss(keras, binary).get_config()["from_logits"] is False
 
 
 def test_tutorial_cnn_matches_the_guide(keras):
@@ -109,12 +113,12 @@ def test_tutorial_cnn_matches_the_guide(keras):
 
     model = build_tutorial_cnn({})
     assert model.count_params() == 20410
-    assert worker.input_spec(model) == ((28, 28), "image", 10)
+    assert worker_data.input_spec(model) == ((28, 28), "image", 10)
 
 
 def test_user_model_that_is_not_a_keras_model_is_refused(keras):
     with pytest.raises(TypeError, match="returned builtins.str, not a tf_keras Model"):
-        worker.build_model(keras, {"model": "tests/helpers/models.py:not_a_model"})
+        worker_model.build_model(keras, {"model": "tests/helpers/models.py:not_a_model"})
 
 
 def test_user_reference_errors_name_the_reference():

@@ -14,7 +14,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from benchharness import __version__
-from benchharness.analyze import group_key, recommend, throughput_vs_dense
+from benchharness.analyze import group_key, recommend
 from benchharness.errors import UserError
 from benchharness.store import RunDir
 
@@ -38,7 +38,7 @@ def load_runs(paths: list[Path]) -> list[LoadedRun]:
     for path in paths:
         run = RunDir.open(Path(path))
         contents = run.read_trials()
-        runs.append(LoadedRun(run, run.run_json(), contents.records))
+        runs.append(LoadedRun(run, run.info, contents.records))
     return runs
 
 
@@ -82,7 +82,7 @@ def trial_rows(runs: list[LoadedRun]) -> list[dict]:
                          "first_epoch_s": r.get("first_epoch_s"), "throughput_sps": r.get("throughput_sps"),
                          "util": t.get("util_mean_pct"), "mem_peak_mb": t.get("mem_peak_mb"),
                          "energy_j": t.get("energy_j"), "accuracy": e.get("accuracy"),
-                         "sparsity_measured": p.get("measured"), "vs_dense": throughput_vs_dense(r, run.records),
+                         "sparsity_measured": p.get("measured"), "vs_dense": p.get("throughput_vs_dense"),
                          "flops_per_sample": r.get("flops_per_sample"), "mfu": r.get("mfu"),
                          "gaps": t.get("gaps") or {}, "lost": t.get("lost") or []})
     return rows

@@ -6,7 +6,7 @@ import time
 
 import psutil
 
-from benchharness.telemetry import ThreadedSampler
+from benchharness.telemetry.base import ThreadedSampler
 
 COLUMNS = ["t_monotonic", "device", "cpu_proc_pct", "cpu_system_pct", "rss_mb"]
 

@@ -12,7 +12,7 @@ import time
 
 import psutil
 
-from benchharness.telemetry import ThreadedSampler
+from benchharness.telemetry.base import ThreadedSampler
 
 COLUMNS = ["t_monotonic", "device", "util_gpu_pct", "util_mem_pct", "mem_used_mb", "mem_total_mb",
            "proc_mem_mb", "power_w", "energy_mj", "temp_c", "sm_clock_mhz", "clocks_event_reasons"]

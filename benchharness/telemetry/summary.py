@@ -9,8 +9,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from benchharness.record import percentile
-from benchharness.telemetry import TrialSamples
+from benchharness.epochs import percentile
+from benchharness.telemetry.base import TrialSamples
 
 # Per source: which column is "utilization", which is "memory", and what they mean.
 METRICS = {

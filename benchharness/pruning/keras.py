@@ -9,7 +9,7 @@ instead of assuming a saving.
 
 from __future__ import annotations
 
-from benchharness.schedule import POWER, Schedule
+from benchharness.pruning.schedule import POWER, Schedule
 
 
 class NoPrunableLayer(ValueError):

@@ -1,8 +1,8 @@
-"""Work and data movement of a model, and the device's measured ceilings (runs in the worker).
+"""Work and data movement of a model: FLOPs, MACs, memory access cost, and MFU against a peak.
 
 FLOPs: forward pass, batch 1, counted by TensorFlow's profiler on a frozen concrete function. The
 profiler counts a multiply-add as 2 FLOPs, so MACs (multiply-accumulates, the papers' "MAdds") are
-half of it. FLOPs (work) are not FLOPS (speed): the probe measures the latter.
+half of it. FLOPs (work) are not FLOPS (speed): ``benchharness.probe`` measures the latter.
 
 Memory access cost (ShuffleNetV2's "MAC"; here ``mac_bytes`` to keep it apart from MACs): per
 layer, the bytes of its weights plus its input and output activations at the compute dtype, summed
@@ -15,7 +15,6 @@ of work (forward, and a backward pass costing about twice the forward).
 from __future__ import annotations
 
 import math
-import time
 
 TRAINING_FLOPS_FACTOR = 3
 
@@ -121,47 +120,3 @@ def mfu(flops_per_sample: float | None, throughput_sps: float | None, peak_flops
     if achieved is None or not peak_flops_per_s:
         return None
     return achieved / peak_flops_per_s
-
-
-# -- the device's ceilings ---------------------------------------------------------------------------
-
-
-def _time_repeated(fn, min_seconds: float) -> tuple[float, int]:
-    fn()  # warm-up: kernel selection, allocation
-    count, started = 0, time.perf_counter()
-    while True:
-        fn()
-        count += 1
-        elapsed = time.perf_counter() - started
-        if elapsed >= min_seconds:
-            return elapsed, count
-
-
-def probe_peak(tf, on_gpu: bool, mixed_precision: bool, min_seconds: float = 1.0) -> dict:
-    """Measured ceilings of the trial's device: dense matmul FLOP/s (float32; float16 on a GPU or
-    bfloat16 on a CPU with mixed precision) and memory bandwidth (bytes read + written per second
-    by an elementwise op over a large tensor: a device copy)."""
-    dtype = (tf.float16 if on_gpu else tf.bfloat16) if mixed_precision else tf.float32
-    n = 8192 if on_gpu else 1024
-    device = "/GPU:0" if on_gpu else "/CPU:0"
-    with tf.device(device):
-        a = tf.random.uniform((n, n), dtype=tf.float32)
-        a = tf.cast(a, dtype)
-        b = tf.cast(tf.random.uniform((n, n), dtype=tf.float32), dtype)
-        # Fetching one element syncs with the device without copying the result to the host.
-        matmul_s, matmuls = _time_repeated(lambda: tf.linalg.matmul(a, b)[0, 0].numpy(), min_seconds)
-        elements = 2**28 if on_gpu else 2**24  # 1 GiB / 64 MiB of float32
-        big = tf.random.uniform((elements,), dtype=tf.float32)
-        copy_s, copies = _time_repeated(lambda: (big + 1.0)[0].numpy(), min_seconds)
-    return {
-        "device": device,
-        "dtype": dtype.name,
-        "matmul_n": n,
-        # On Ampere and later TensorFlow runs float32 matmuls as TF32 unless told not to; the trials
-        # run with the same setting, so MFU stays like for like, but the peak is a TF32 peak then.
-        "tf32": bool(tf.config.experimental.tensor_float_32_execution_enabled()) if on_gpu and dtype == tf.float32 else None,
-        "peak_flops_per_s": 2 * n**3 * matmuls / matmul_s,
-        # big + 1 reads every float32 once and writes a new one: 8 bytes an element, a device copy.
-        "memory_bandwidth_bytes_per_s": 8 * elements * copies / copy_s,
-        "method": "timed dense matmul, and big + 1 over a large float32 tensor (read + write), after a warm-up",
-    }

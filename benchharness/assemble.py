@@ -1,0 +1,141 @@
+"""The one place a trial record is built: from what the worker reported, how its process ended, and
+the samples the parent took. Derived figures (MFU, achieved FLOP/s, ``throughput_vs_dense``, the
+fixed-cost phases) are computed here, once; the report reads them from the record.
+
+Pure functions over plain data: tested without TensorFlow or a process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from benchharness import SCHEMA_VERSION
+from benchharness.epochs import epochs_from_events, summarize_epochs
+from benchharness.outcome import classify
+from benchharness.record import TrialRecord
+
+# What the worker reports and the record keeps as it is.
+WORKER_FIELDS = ("device", "eval", "pruning", "sizes", "tflite_accuracy", "dense_pretrain", "cost")
+
+# The worker's phase-end events in order, and the name of the phase each one ends. ``spawn`` and
+# ``exit`` are the parent's own marks; ``fit_end`` ends the fit, whose epochs are timed apart.
+PHASE_MARKS = (("started", "process_start"), ("imported", "import"), ("built", "build"),
+               ("costed", "count_flops"), ("ready", "data"), ("fit_start", "pretrain_and_wrap"),
+               ("fit_end", "fit_overhead"), ("summaries_written", "summaries"), ("evaluated", "evaluate"),
+               ("result", "export_and_report"), ("exit", "exit"))
+
+
+@dataclass(frozen=True)
+class WorkerRun:
+    """How one worker process went: its events, and the parent's view of its start and end.
+
+    ``spawned_monotonic`` and ``exited_monotonic`` are on ``time.monotonic()`` like the events.
+    """
+
+    events: list[dict]
+    returncode: int | None
+    timed_out: bool
+    spawned_monotonic: float
+    exited_monotonic: float
+    log_tail: str = ""
+
+    def last(self, name: str) -> dict | None:
+        return next((e for e in reversed(self.events) if e["event"] == name), None)
+
+    def mark(self, name: str) -> float | None:
+        """When the phase mark ``name`` happened (s, monotonic); None if it never did."""
+        if name == "exit":
+            return self.exited_monotonic
+        event = self.last(name)
+        return event["t_monotonic"] if event else None
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a record needs from the rest of the run: the probed peak (run.json's ``peak``) and the
+    records already stored (a pruned trial's dense peer is among them)."""
+
+    peak: dict | None = None
+    earlier: list[dict] = field(default_factory=list)
+
+
+def build_record(trial, worker: WorkerRun, telemetry: dict | None, context: RunContext) -> TrialRecord:
+    """The trial's record, validated. ``telemetry`` is ``telemetry.summary.summarize``'s output or None.
+
+    Raises ``pydantic.ValidationError`` if the pieces do not make a valid record (a bug, not bad input).
+    """
+    result = worker.last("result")
+    status, error = classify(result, worker.returncode, worker.timed_out, worker.log_tail, trial.params["timeout_s"])
+    epochs = epochs_from_events(worker.events)
+    fields = {"schema_version": SCHEMA_VERSION, "trial_id": trial.trial_id, "repeat": trial.repeat,
+              "status": status, "error": error, "params": dict(trial.params),
+              "epochs": [{k: v for k, v in e.items() if k != "step_times_ms"} for e in epochs],
+              **summarize_epochs(epochs), **{key: (result or {}).get(key) for key in WORKER_FIELDS},
+              "telemetry": _with_tf_peak(telemetry, result), "wall_s": worker.exited_monotonic - worker.spawned_monotonic,
+              **fixed_cost(worker, epochs)}
+    fields.update(utilization_of_peak(fields, context.peak))
+    if fields["pruning"] is not None:
+        fields["pruning"] = fields["pruning"] | {"throughput_vs_dense": throughput_vs_dense(fields, context.earlier)}
+    return TrialRecord.model_validate(fields)
+
+
+def _with_tf_peak(telemetry: dict | None, result: dict | None) -> dict | None:
+    if telemetry is None:
+        return None
+    return telemetry | {"tf_peak_mb": (result or {}).get("tf_peak_mb")}
+
+
+def fixed_cost(worker: WorkerRun, epochs: list[dict]) -> dict:
+    """``startup_s`` (spawn to data ready), ``after_fit_s`` (end of the fit to exit) and ``phases_s``:
+    the time outside the timed epochs by phase, in seconds; the phases add up to ``wall_s`` minus
+    the epochs' seconds. A phase whose end mark is missing (a failed trial) is folded into the next."""
+    phases, previous = {}, worker.spawned_monotonic
+    for mark, phase in PHASE_MARKS:
+        at = worker.mark(mark)
+        if at is None:
+            continue
+        phases[phase] = at - previous
+        previous = at
+    if "fit_overhead" in phases:
+        phases["fit_overhead"] -= sum(e["seconds"] for e in epochs)
+    ready, fit_end = worker.mark("ready"), worker.mark("fit_end")
+    return {"startup_s": None if ready is None else ready - worker.spawned_monotonic,
+            "after_fit_s": None if fit_end is None else worker.exited_monotonic - fit_end,
+            "phases_s": phases or None}
+
+
+def utilization_of_peak(fields: dict, peak: dict | None) -> dict:
+    """``flops_per_sample``, ``mfu`` against the run's probed peak, and the cost's achieved FLOP/s."""
+    from benchharness.cost import achieved_flops_per_s, mfu
+
+    cost = fields.get("cost")
+    flops = (cost or {}).get("flops_per_sample")
+    out = {"flops_per_sample": flops,
+           "mfu": mfu(flops, fields.get("throughput_sps"), (peak or {}).get("peak_flops_per_s"))}
+    if cost is not None:
+        out["cost"] = cost | {"achieved_flops_per_s": achieved_flops_per_s(flops, fields.get("throughput_sps"))}
+    return out
+
+
+# What must match for two trials to be compared as "the same training, dense vs pruned".
+PRUNING_PEERS = ("model", "dataset", "batch_size", "samples_per_epoch", "epochs")
+
+
+def dense_peer(record: dict, records: list[dict]) -> dict | None:
+    """The ok dense trial (sparsity 0) with the same model, dataset and batch size, same repeat if any."""
+    key = tuple(record["params"].get(k) for k in PRUNING_PEERS)
+    peers = [r for r in records if r["status"] == "ok" and not r["params"].get("sparsity")
+             and tuple(r["params"].get(k) for k in PRUNING_PEERS) == key]
+    same_repeat = [r for r in peers if r["repeat"] == record["repeat"]]
+    return (same_repeat or peers or [None])[0]
+
+
+def throughput_vs_dense(record: dict, records: list[dict]) -> float | None:
+    """A pruned trial's steady throughput divided by its dense peer's (1.0 = no cost); None if
+    either is missing. Unstructured pruning keeps dense kernels, so expect about 1.0 or below."""
+    if not record["params"].get("sparsity") or record.get("throughput_sps") is None:
+        return None
+    peer = dense_peer(record, records)
+    if peer is None or not peer.get("throughput_sps"):
+        return None
+    return record["throughput_sps"] / peer["throughput_sps"]

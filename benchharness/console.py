@@ -1,0 +1,95 @@
+"""What the CLI prints: the consoles, one-line messages, and the plan and summary tables (rich)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _console(stderr: bool = False) -> Console:
+    """A console; when not a terminal (CI logs, pipes) wide enough that tables do not wrap."""
+    console = Console(stderr=stderr)
+    return console if console.is_terminal else Console(stderr=stderr, width=160)
+
+
+out = _console()
+err = _console(stderr=True)
+
+
+def say(console: Console, text: str) -> None:
+    """Print plain text as one line, however narrow the terminal: paths and commands get copied."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def print_warnings(plan) -> None:
+    """A plan's warnings, one line each on stderr."""
+    for warning in plan.warnings:
+        say(err, f"warning: {warning}")
+
+
+def print_plan(loaded, trials) -> None:
+    from benchharness.plan import varying_keys
+
+    keys = varying_keys(trials) or ["model", "batch_size"]
+    table = Table(title=f"{loaded.path}: {len(trials)} trial(s)", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("trial_id")
+    table.add_column("repeat", justify="right")
+    for key in keys:
+        table.add_column(key)
+    for i, trial in enumerate(trials, start=1):
+        table.add_row(str(i), trial.trial_id, str(trial.repeat), *(str(trial.params[k]) for k in keys))
+    out.print(table)
+
+
+def fmt(value, spec: str) -> str:
+    """``value`` formatted with ``spec``; "-" for a figure that was not measured."""
+    return "-" if value is None else format(value, spec)
+
+
+SUMMARY_COLUMNS = ("1st epoch s", "epoch s", "samples/s", "step p50 ms")
+PRUNING_COLUMNS = ("sparsity measured", "test acc", "keras zip B", "tflite quant zip B", "vs dense")
+
+
+def print_summary(records: list[dict], trials) -> None:
+    """One row per stored record (dicts as ``store`` reads them), sorted by the swept keys."""
+    from benchharness.plan import varying_keys
+
+    keys = varying_keys(trials) or ["batch_size"]
+    pruned = any(r["params"].get("sparsity") for r in records)
+    show_errors = any(r["error"] for r in records)
+    table = _summary_table(keys, pruned, show_errors)
+    for r in sorted(records, key=lambda r: [_sort_key(r["params"].get(k)) for k in keys] + [r["repeat"]]):
+        step = r.get("step_time_ms") or {}
+        table.add_row(*(str(r["params"].get(k)) for k in keys), str(r["repeat"]),
+                      fmt(r["first_epoch_s"], ".2f"), fmt(r["epoch_time_s"], ".3f"),
+                      fmt(r["throughput_sps"], ",.0f"), fmt(step.get("p50"), ".2f"), r["status"],
+                      *(_pruning_cells(r) if pruned else []), *([r["error"] or ""] if show_errors else []))
+    out.print(table)
+
+
+def _summary_table(keys: list[str], pruned: bool, show_errors: bool) -> Table:
+    table = Table(title="summary (steady epochs: all but the first)", title_justify="left")
+    for key in keys:
+        table.add_column(key)
+    table.add_column("repeat", justify="right")
+    for column in SUMMARY_COLUMNS:
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("status")
+    for column in PRUNING_COLUMNS if pruned else ():
+        table.add_column(column, justify="right", no_wrap=True)
+    if show_errors:
+        table.add_column("error", overflow="fold", max_width=60)
+    return table
+
+
+def _pruning_cells(record: dict) -> list[str]:
+    pruning, sizes, evaluation = record.get("pruning") or {}, record.get("sizes") or {}, record.get("eval") or {}
+    return [fmt(pruning.get("measured"), ".3f"), fmt(evaluation.get("accuracy"), ".4f"),
+            fmt(sizes.get("keras_zip_bytes"), ","), fmt(sizes.get("tflite_quant_zip_bytes"), ","),
+            fmt(pruning.get("throughput_vs_dense"), ".3f")]
+
+
+def _sort_key(value) -> tuple:
+    """Numbers in numeric order, then everything else as text; never compares a str with an int."""
+    return (0, value, "") if isinstance(value, (int, float)) else (1, 0, str(value))

@@ -1,0 +1,47 @@
+"""Worker processes seen from the parent: start one in its own session, kill its whole group, read
+the tail of its log.
+
+The worker runs in its own session (process group) so a timeout or Ctrl-C can kill it with
+everything it spawned, and so the terminal's Ctrl-C reaches only the parent, which decides what to
+keep.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+LOG_TAIL_BYTES = 4096
+WORKER_ENV = {"TF_USE_LEGACY_KERAS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def spawn_worker(log_path: Path, *args: str, python: str | None = None) -> subprocess.Popen:
+    """``python -m benchharness.worker ARGS`` (``python``: this interpreter unless given) with stdin
+    a pipe and stdout + stderr appended to ``log_path``; the caller writes the spec to stdin and owns
+    the process from here on."""
+    with open(log_path, "ab") as log:
+        return subprocess.Popen([python or sys.executable, "-m", "benchharness.worker", *args], stdin=subprocess.PIPE,
+                                stdout=log, stderr=subprocess.STDOUT, env=os.environ | WORKER_ENV,
+                                start_new_session=True)
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the worker's whole process group (a hung TensorFlow may ignore gentler signals)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def read_log_tail(path: Path) -> str:
+    """The last ``LOG_TAIL_BYTES`` of a worker's log as text; empty if it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - LOG_TAIL_BYTES))
+            return f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""

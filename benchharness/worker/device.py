@@ -1,0 +1,98 @@
+"""Device set-up inside the worker, and what device ran the trial.
+
+Order matters: ``TF_USE_LEGACY_KERAS`` before TensorFlow is imported (tfmot needs ``tf_keras``), and
+memory growth (or a memory-limited virtual device) on every GPU before any op touches one: without
+growth TensorFlow maps nearly all GPU memory and cuDNN on RTX 20-series cards then fails with
+CUDNN_STATUS_INTERNAL_ERROR.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+from benchharness.environment import cpu_model_name
+
+
+@contextlib.contextmanager
+def pandas_hidden():
+    """Make ``import pandas`` fail while TensorFlow and tf_keras import. tf_keras' data adapter
+    imports pandas (1.1 s of a 6 s import here) only to accept DataFrames in ``fit``, which the worker
+    never passes, and falls back to ``pd = None`` when the import fails. Afterwards pandas imports
+    normally again (a user's model module may want it)."""
+    if "pandas" in sys.modules:
+        yield
+        return
+    sys.modules["pandas"] = None  # the import system's "not importable" marker
+    try:
+        yield
+    finally:
+        if sys.modules.get("pandas", 0) is None:
+            del sys.modules["pandas"]
+
+
+def import_tensorflow():
+    """Import TensorFlow with Keras 2 selected (tfmot needs ``tf_keras``)."""
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    with pandas_hidden():
+        import tensorflow as tf
+    return tf
+
+
+def import_keras():
+    with pandas_hidden():
+        import tf_keras
+    return tf_keras
+
+
+def configure_devices(tf_config, runtime: dict) -> list:
+    """Apply memory growth or a memory cap to every visible GPU; must run before any op.
+
+    ``tf_config`` is ``tf.config`` (tests pass a fake). Returns the GPUs it configured.
+    """
+    gpus = tf_config.list_physical_devices("GPU")
+    limit = runtime.get("memory_limit_mb")
+    for gpu in gpus:
+        if limit is not None:
+            tf_config.set_logical_device_configuration(
+                gpu, [tf_config.LogicalDeviceConfiguration(memory_limit=limit)])
+        elif runtime.get("memory_growth", True):
+            tf_config.experimental.set_memory_growth(gpu, True)
+    return gpus
+
+
+def configure_keras(keras, runtime: dict, seed: int) -> None:
+    keras.utils.set_random_seed(seed)
+    if runtime.get("mixed_precision"):
+        keras.mixed_precision.set_global_policy("mixed_float16")
+
+
+def describe_device(tf) -> dict:
+    """The record's ``device``: kind, name and (GPU) how many are visible."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        return {"kind": "gpu", "name": details.get("device_name", gpus[0].name), "count": len(gpus)}
+    return {"kind": "cpu", "name": cpu_model_name(), "count": None}
+
+
+def tensorflow_environment(tf) -> dict:
+    """TensorFlow's version and CUDA/cuDNN build info, for run.json."""
+    import tf_keras
+
+    build = dict(tf.sysconfig.get_build_info())
+    return {
+        "tensorflow": tf.__version__,
+        "tf_keras": tf_keras.__version__,
+        "cuda_build": {k: build.get(k) for k in ("is_cuda_build", "cuda_version", "cudnn_version")},
+        "gpus_visible_to_tensorflow": [gpu.name for gpu in tf.config.list_physical_devices("GPU")],
+    }
+
+
+def tensorflow_peak_mb(tf) -> float | None:
+    """TensorFlow's own peak allocation on the first GPU (MiB), beside NVML's device-wide figure;
+    None on the CPU, where TensorFlow does not track it."""
+    if not tf.config.list_physical_devices("GPU"):
+        return None
+    return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20

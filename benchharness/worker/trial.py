@@ -1,0 +1,93 @@
+"""The order of one trial inside the worker: set-up, build, count, data, (pruning), timed fit, and
+only what the record needs after the last epoch.
+
+Every phase ends with an event, so the parent can say where a trial's time outside its timed epochs
+went (the record's ``phases_s``).
+"""
+
+from __future__ import annotations
+
+from benchharness.worker.cost_cache import measure_cost
+from benchharness.worker.data import load_data, make_dataset
+from benchharness.worker.device import (configure_devices, configure_keras, describe_device, import_keras,
+                                        import_tensorflow, tensorflow_environment, tensorflow_peak_mb)
+from benchharness.worker.events import EventLog
+from benchharness.worker.model import build_model, compile_model, evaluate, output_activation
+from benchharness.worker.pruning import finish_pruning, prepare_pruning, train_dense_first, update_step_callback
+from benchharness.worker.summaries import make_summary_recorder, write_summaries
+from benchharness.worker.timing import make_epoch_timer
+
+
+def set_up(runtime: dict, seed: int, events: EventLog):
+    """Import TensorFlow and tf_keras, and configure every GPU before anything touches one."""
+    tf = import_tensorflow()
+    configure_devices(tf.config, runtime)
+    keras = import_keras()
+    configure_keras(keras, runtime, seed)
+    events.emit("imported")
+    return tf, keras
+
+
+def run_trial(spec: dict, events: EventLog) -> dict:
+    """Everything inside the child, in the order that keeps GPUs usable. Returns the result fields."""
+    from benchharness.pruning.schedule import total_steps
+
+    params, runtime = spec["params"], spec["runtime"]
+    tf, keras = set_up(runtime, params["seed"], events)
+    model = build_model(keras, params)
+    events.emit("built")
+    cost = measure_cost(tf, model, runtime, spec.get("cost_cache_dir"))
+    events.emit("costed")
+    compile_model(keras, model, params, runtime)
+    data = load_data(model, params)
+    dataset = make_dataset(tf, data.x_train, data.y_train, params["batch_size"], params["seed"])
+    result = {"device": describe_device(tf),
+              "environment": tensorflow_environment(tf) if spec.get("describe_environment") else None}
+    events.emit("ready")
+    result["dense_pretrain"] = train_dense_first(model, dataset, params, events)
+    steps = total_steps(len(data.x_train), params["batch_size"], params["epochs"])
+    model, pruning_state = prepare_pruning(keras, model, params, runtime, steps)
+    timed_fit(tf, keras, model, dataset, spec, events, len(data.x_train), pruning_state is not None)
+    result["tf_peak_mb"] = tensorflow_peak_mb(tf)
+    export_model, result["pruning"] = finish_pruning(model, pruning_state)
+    result["cost"] = cost_with_pruning(cost, result["pruning"])
+    result["eval"] = evaluate(tf, model, data, params["batch_size"])
+    events.emit("evaluated")
+    if params.get("measure_sizes"):
+        result.update(export_sizes(tf, keras, export_model, data, params["batch_size"], events))
+    return result
+
+
+def timed_fit(tf, keras, model, dataset, spec: dict, events: EventLog, samples_per_epoch: int, pruning: bool) -> None:
+    """``fit`` with the epoch timer first, tfmot's step update (pruning), and the summary recorder
+    (when the run keeps TensorBoard summaries, written after the last epoch)."""
+    timer = make_epoch_timer(keras, events, samples_per_epoch)
+    log_dir = spec.get("tensorboard_dir")
+    recorder = make_summary_recorder(keras, pruning) if log_dir else None
+    callbacks = [timer] + ([update_step_callback()] if pruning else []) + ([recorder] if recorder else [])
+    events.emit("fit_start")
+    model.fit(dataset, epochs=spec["params"]["epochs"], verbose=0, callbacks=callbacks)
+    events.emit("fit_end")
+    write_summaries(tf, log_dir, recorder, timer.epochs)
+    events.emit("summaries_written")
+
+
+def cost_with_pruning(cost: dict | None, pruning: dict | None) -> dict | None:
+    """The record's ``cost``: the count without its per-layer MACs, plus the FLOPs that the measured
+    per-layer sparsity would save with a sparse kernel."""
+    if cost is None:
+        return None
+    from benchharness.cost import flops_saved_by_sparsity
+
+    per_layer_macs = cost.pop("per_layer_macs")
+    return cost | {"flops_saved_by_sparsity": flops_saved_by_sparsity(per_layer_macs, (pruning or {}).get("per_layer"))}
+
+
+def export_sizes(tf, keras, model, data, batch_size: int, events: EventLog) -> dict:
+    """Compressed Keras and TFLite sizes and TFLite accuracy (``benchharness.export``)."""
+    from benchharness.export import measure_sizes
+
+    events.emit("export_start")
+    threshold = 0.5 if output_activation(model) == "sigmoid" else 0.0
+    sizes, accuracy = measure_sizes(tf, keras, model, data, batch_size, threshold)
+    return {"sizes": sizes, "tflite_accuracy": accuracy}
