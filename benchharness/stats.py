@@ -1,0 +1,373 @@
+"""Throughput statistics for benchmark trials: pure functions, no TensorFlow, no file I/O.
+
+A *window* is one steady epoch (after warm-up); its figure is throughput in samples/s. This module
+turns a trial's window figures into an estimate with its uncertainty (`throughput_interval`),
+decides when a trial may stop measuring (`stop_decision`, after BenchmarkDotNet's MaxRelativeError
+stop), tells a non-steady trace from noise (`has_trend`), decides when the warm-up has ended
+(`warmup_settled`), and answers "does a larger batch pay off?" from intervals (`decide`).
+Style after asv's ``_stats.py``: small functions, documented contracts.
+
+Intervals
+    Student-t interval of the mean at ``confidence`` (95 %). Within one trial the windows are not
+    independent (thermal state and background load persist from one epoch to the next), so a
+    within-trial interval is narrower than the truth. The analysis across repeats therefore uses
+    `trial_level_interval` over the repeats' medians: one process is one independent sample.
+
+Stop rule (`stop_decision`)
+    Stop at the first of: the figure is precise enough (``precision``), ``max_epochs``, or the time
+    budget. The trial's reported figure is the median of its windows, so "precise enough" widens
+    the mean's interval by sqrt(pi/2), the ratio of the median's standard error to the mean's
+    under gaussian noise.
+
+The pays-off rule (`decide`)
+    The recommended batch is the smallest measured batch whose throughput is within ``tolerance``
+    (5 %) of the best. With intervals, the true best throughput M lies in ``[max low, max high]``
+    over the measured points (if every interval covers its truth), so each measured batch b is
+
+    * *clearly within*  if ``low_b  >= (1 - tolerance) * max high``  (in for any M the data allow),
+    * *clearly outside* if ``high_b <  (1 - tolerance) * max low``   (out for any M the data allow),
+    * *ambiguous* otherwise.
+
+    The answer is *decided* when the smallest measured batch that is not clearly outside is clearly
+    within: then every smaller measured batch is clearly outside, and that batch is the answer for
+    every set of true values the intervals allow. Comparing a low end with a high end adds the two
+    half-widths instead of combining them in quadrature: deliberately conservative, because a
+    within-trial interval is too narrow (see above) and an adaptive stop picks lucky, narrow
+    intervals more often than their nominal confidence says.
+
+    Otherwise the answer is *undecided*: ``recommended_batch`` is the median-based choice (the rule
+    applied to the point estimates, ``Interval.median``) and ``indistinguishable`` is the contiguous
+    range of measured batches from the smallest one not clearly outside up to the first clearly-within
+    one (or the largest measured, if none is clearly within); the true answer lies in that range,
+    and so does the median-based choice.
+
+    Points with no interval (OOM, failed) take no part in the comparison; a failed batch below the
+    recommended one is named in the reason. One measured point is decided only if it is the sole
+    point of the curve: with other points failed there is nothing to compare it with.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from scipy import stats as sps
+
+__all__ = [
+    "Interval", "throughput_interval", "trial_level_interval", "has_trend", "StopRule",
+    "stop_decision", "warmup_settled", "Point", "Answer", "decide", "classify",
+]
+
+# has_trend: below this many windows a halves comparison has too few points per half to test.
+MIN_TREND_WINDOWS = 6
+# has_trend: a change between the half medians smaller than this is not worth flagging, however
+# significant: 3 % is above what a steady trace shows (1 % noise) and below a real level shift.
+MIN_TREND_CHANGE = 0.03
+# warmup_settled: the last quarter's median step time within this of the previous quarter's.
+SETTLED_CHANGE = 0.10
+# stop_decision: a trial reports the median of its windows, whose standard error under gaussian
+# noise is sqrt(pi / 2) ~ 1.25 times the mean's; the stop scales the mean's interval by this, so that
+# "precision" holds for the figure reported, not for the mean.
+MEDIAN_SE_FACTOR = math.sqrt(math.pi / 2)
+
+
+# -- intervals -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Interval:
+    """A throughput estimate (samples/s) with the Student-t interval of its mean.
+
+    ``cv`` is the sample standard deviation over the mean (None when n == 1)."""
+
+    median: float
+    mean: float
+    low: float
+    high: float
+    n: int
+    cv: float | None
+
+    @property
+    def half_width_rel(self) -> float:
+        """Half-width over the mean (0.02 = +-2 %); 0 for a single figure, inf for a mean <= 0."""
+        return (self.high - self.low) / 2 / self.mean if self.mean > 0 else math.inf
+
+    def contains(self, value: float) -> bool:
+        return self.low <= value <= self.high
+
+    def overlaps(self, other: Interval) -> bool:
+        return self.low <= other.high and other.low <= self.high
+
+
+def _figures(values: Sequence[float]) -> list[float]:
+    """The figures as floats; ValueError unless all are finite and > 0 (throughputs)."""
+    x = [float(v) for v in np.asarray(values, dtype=float).ravel()]
+    if not all(math.isfinite(v) and v > 0 for v in x):
+        raise ValueError(f"throughput figures must be finite and > 0, got {x!r}")
+    return x
+
+
+@functools.lru_cache(maxsize=256)
+def _t_quantile(confidence: float, dof: int) -> float:
+    # Cached: the stop rule asks for the same few quantiles after every window.
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    return float(sps.t.ppf(0.5 + confidence / 2, dof))
+
+
+def _median(x: list[float]) -> float:
+    s = sorted(x)
+    mid = len(s) // 2
+    return s[mid] if len(s) % 2 else (s[mid - 1] + s[mid]) / 2
+
+
+def _t_interval(x: list[float], confidence: float) -> Interval | None:
+    # Plain floats, not numpy: the stop rule calls this after every window of thousands of replays,
+    # and for n <= a few dozen numpy's per-call overhead is most of the time.
+    n = len(x)
+    if n == 0:
+        return None
+    mean = math.fsum(x) / n
+    if n == 1:
+        return Interval(x[0], mean, mean, mean, 1, None)
+    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in x) / (n - 1))
+    half = _t_quantile(confidence, n - 1) * sd / math.sqrt(n)
+    return Interval(_median(x), mean, mean - half, mean + half, n, sd / mean)
+
+
+def throughput_interval(windows: Sequence[float], confidence: float = 0.95) -> Interval | None:
+    """Student-t interval of the mean throughput over one trial's window figures (samples/s).
+
+    n == 0: None. n == 1: low == high == the figure, cv None.
+    Caveat: consecutive windows of one process are autocorrelated (thermal state, background
+    load), so this interval is narrower than the truth; it is what the stop rule watches, while the
+    analysis across repeats uses `trial_level_interval` (one process = one independent sample)."""
+    return _t_interval(_figures(windows), confidence)
+
+
+def trial_level_interval(medians: Sequence[float], confidence: float = 0.95) -> Interval | None:
+    """The same Student-t arithmetic over the repeats' median throughputs (one per process).
+
+    This is the interval the analysis uses: repeats run in separate processes, so their medians are
+    independent samples and the interval means what it says (unlike a within-trial one)."""
+    return _t_interval(_figures(medians), confidence)
+
+
+# -- steady state ----------------------------------------------------------------------------------
+
+def has_trend(windows: Sequence[float], alpha: float = 0.01) -> bool:
+    """True if the windows show no steady state: a level shift or drift, tested, not guessed.
+
+    Flags only a change that is both practically large (half medians >= 3 % apart; medians so that
+    a few dips do not count as a shift) and significant: the Welch t-test between the halves or the
+    least-squares slope has p < alpha / 2 (Bonferroni over the two tests). Fewer than 6 windows:
+    False (too few to test)."""
+    x = np.asarray(_figures(windows))
+    if x.size < MIN_TREND_WINDOWS:
+        return False
+    first, second = x[: x.size // 2], x[x.size // 2:]
+    base = float(np.median(first))
+    if abs(float(np.median(second)) - base) / base < MIN_TREND_CHANGE:
+        return False
+    return _trend_p(first, second, x) < alpha / 2
+
+
+def _trend_p(first: np.ndarray, second: np.ndarray, x: np.ndarray) -> float:
+    """The smaller p-value of the halves' Welch test and the regression slope (nan counts as 1)."""
+    # Identical figures in a half make scipy warn and return nan: no evidence, the other test speaks.
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        welch = sps.ttest_ind(first, second, equal_var=False).pvalue
+        slope = sps.linregress(np.arange(x.size), x).pvalue
+    ps = [float(p) for p in (welch, slope) if np.isfinite(p)]
+    return min(ps, default=1.0)
+
+
+def warmup_settled(step_times_ms: Sequence[float]) -> bool:
+    """Whether a warm-up epoch's step times (ms, in order) have settled by its end.
+
+    Settled: the median of the last quarter of the steps is within 10 % of the median of the
+    quarter before it (the first half is ignored: tracing and autotuning live there). Fewer than 4
+    steps: False (cannot tell; the caller runs another warm-up epoch, within its epoch cap)."""
+    x = np.asarray(step_times_ms, dtype=float).ravel()
+    if x.size < 4:
+        return False
+    quarter = x.size // 4
+    last = float(np.median(x[-quarter:]))
+    previous = float(np.median(x[-2 * quarter:-quarter]))
+    return previous > 0 and abs(last - previous) / previous <= SETTLED_CHANGE
+
+
+# -- when to stop measuring ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StopRule:
+    """When a trial stops measuring.
+
+    min_steady_epochs: windows needed before the precision stop may fire.
+    max_epochs: cap on epochs in all, warm-up included.
+    precision: target relative half-width of the 95 % interval of the trial's figure, the median
+        (0.02 = +-2 %); see `stop_decision` for how that interval is estimated.
+    max_measure_s: cap on the seconds spent measuring, or None for no cap."""
+
+    min_steady_epochs: int = 3
+    max_epochs: int = 20
+    precision: float = 0.02
+    max_measure_s: float | None = None
+
+    def __post_init__(self):
+        if self.min_steady_epochs < 2:
+            raise ValueError("min_steady_epochs must be >= 2: one window has no interval")
+        if self.max_epochs < 1 or self.precision <= 0:
+            raise ValueError("max_epochs must be >= 1 and precision > 0")
+        if self.max_measure_s is not None and self.max_measure_s <= 0:
+            raise ValueError("max_measure_s must be > 0 or None")
+
+
+def stop_decision(windows: Sequence[float], elapsed_s: float, epochs_done: int,
+                  rule: StopRule) -> str | None:
+    """Called after each window: None to go on, else why to stop.
+
+    windows: the steady window figures so far (samples/s); elapsed_s: seconds spent measuring;
+    epochs_done: epochs run so far, warm-up included. Reasons, first match wins:
+    "precision": n >= min_steady_epochs and sqrt(pi/2) * half_width_rel <= precision, where
+        half_width_rel is that of `throughput_interval` at 95 %. The factor turns the mean's
+        interval into the median's (the trial reports the median); without it a +-2 % target lets
+        about 6 % of 1 %-noise traces stop at 3-4 windows with a median more than 1 % off the
+        full-length one.
+    "max_epochs": epochs_done >= max_epochs.
+    "time_budget": max_measure_s is set and elapsed_s >= max_measure_s."""
+    interval = throughput_interval(windows, 0.95)
+    if (interval is not None and interval.n >= rule.min_steady_epochs
+            and interval.half_width_rel * MEDIAN_SE_FACTOR <= rule.precision):
+        return "precision"
+    if epochs_done >= rule.max_epochs:
+        return "max_epochs"
+    if rule.max_measure_s is not None and elapsed_s >= rule.max_measure_s:
+        return "time_budget"
+    return None
+
+
+# -- does a larger batch pay off? ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Point:
+    """One batch size of a curve; interval None = no ok measurement (OOM, failed)."""
+
+    batch_size: int
+    interval: Interval | None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The pays-off answer; see the module docstring for the criterion."""
+
+    decided: bool
+    recommended_batch: int | None
+    indistinguishable: tuple[int, ...]
+    best_batch: int | None
+    reason: str
+
+
+WITHIN, OUTSIDE, AMBIGUOUS = "within", "outside", "ambiguous"
+
+
+def classify(points: Sequence[Point], tolerance: float = 0.05) -> dict[int, str]:
+    """Each measured batch as "within", "outside" or "ambiguous" of ``tolerance`` of the best,
+    for every best throughput the intervals allow (see the module docstring)."""
+    measured = [p for p in points if p.interval is not None]
+    if not measured:
+        return {}
+    best_low = max(p.interval.low for p in measured)
+    best_high = max(p.interval.high for p in measured)
+    out = {}
+    for p in measured:
+        if p.interval.low >= (1 - tolerance) * best_high:
+            out[p.batch_size] = WITHIN
+        elif p.interval.high < (1 - tolerance) * best_low:
+            out[p.batch_size] = OUTSIDE
+        else:
+            out[p.batch_size] = AMBIGUOUS
+    return out
+
+
+def _median_choice(measured: list[Point], tolerance: float) -> tuple[int, int]:
+    """(recommended, best) by the point estimates alone: the rule without the intervals."""
+    best = max(measured, key=lambda p: (p.interval.median, -p.batch_size))
+    line = (1 - tolerance) * best.interval.median
+    chosen = next(p for p in measured if p.interval.median >= line)
+    return chosen.batch_size, best.batch_size
+
+
+def decide(points: Sequence[Point], tolerance: float = 0.05) -> Answer:
+    """The pays-off answer for one curve: the smallest batch within ``tolerance`` of the best,
+    decided only when the intervals separate it (criterion in the module docstring)."""
+    if not 0 <= tolerance < 1:
+        raise ValueError(f"tolerance must be in [0, 1), got {tolerance}")
+    ordered = sorted(points, key=lambda p: p.batch_size)
+    if len({p.batch_size for p in ordered}) != len(ordered):
+        raise ValueError("one point per batch size: merge repeats into one interval first")
+    measured = [p for p in ordered if p.interval is not None]
+    if not measured:
+        return Answer(False, None, (), None, "no batch size has an ok measurement, so there is no answer")
+    chosen, best = _median_choice(measured, tolerance)
+    if len(measured) == 1:
+        return _single_point(ordered, chosen)
+    status = classify(measured, tolerance)
+    candidates = _candidates(measured, status)
+    span = (min(candidates[0], chosen), max(candidates[-1], chosen))
+    range_ = tuple(p.batch_size for p in measured if span[0] <= p.batch_size <= span[1])
+    if len(candidates) == 1 and status[candidates[0]] == WITHIN:
+        return Answer(True, candidates[0], (candidates[0],), best,
+                      _decided_reason(ordered, candidates[0], best, tolerance))
+    return Answer(False, chosen, range_, best, _undecided_reason(measured, status, range_, tolerance))
+
+
+def _single_point(ordered: list[Point], chosen: int) -> Answer:
+    if len(ordered) == 1:
+        return Answer(True, chosen, (chosen,), chosen, f"batch {chosen} is the only batch size of the curve")
+    failed = ", ".join(str(p.batch_size) for p in ordered if p.interval is None)
+    return Answer(False, chosen, (chosen,), chosen,
+                  f"only batch {chosen} has a measurement (batch {failed} did not), so there is nothing "
+                  "to compare it with")
+
+
+def _candidates(measured: list[Point], status: dict[int, str]) -> list[int]:
+    """Batches that may be the true answer: not clearly outside, up to the first clearly within."""
+    out = []
+    for p in measured:
+        if status[p.batch_size] == OUTSIDE:
+            continue
+        out.append(p.batch_size)
+        if status[p.batch_size] == WITHIN:
+            break
+    return out
+
+
+def _decided_reason(ordered: list[Point], chosen: int, best: int, tolerance: float) -> str:
+    text = (f"batch {chosen} is within {tolerance:.0%} of the best (batch {best}) for every value the "
+            "intervals allow")
+    below = [p for p in ordered if p.batch_size < chosen]
+    if any(p.interval is not None for p in below):
+        text += ", and every smaller measured batch is clearly below that line"
+    failed = [str(p.batch_size) for p in below if p.interval is None]
+    if failed:
+        text += f" (batch {', '.join(failed)} has no measurement and was not compared)"
+    return text
+
+
+def _undecided_reason(measured: list[Point], status: dict[int, str], range_: tuple[int, ...],
+                      tolerance: float) -> str:
+    names = ", ".join(map(str, range_))
+    unclear = [b for b in range_ if status.get(b) == AMBIGUOUS]
+    text = f"the intervals cannot separate batches {names}: "
+    if unclear:
+        text += f"batch {', '.join(map(str, unclear))} straddles the {tolerance:.0%} line"
+    else:
+        text += f"no batch is clearly within {tolerance:.0%} of the best"
+    widest = max(measured, key=lambda p: p.interval.half_width_rel)
+    return text + (f" (widest interval: batch {widest.batch_size}, +-{widest.interval.half_width_rel:.1%}); "
+                   "more repeats or a tighter stop precision would narrow the intervals and separate them")
