@@ -1,10 +1,18 @@
 """Analysis across trials: pure functions over trial records (dicts), shared by the CLI summary and
-the report. Nothing here reads files or touches TensorFlow."""
+the report. Nothing here reads files or touches TensorFlow.
+
+Each batch size of a curve gets an interval of its steady throughput: over the repeats' medians
+when it has two or more ok repeats (one process is one independent sample), else its one trial's
+interval over its windows (narrower than the truth: the windows of one process are
+autocorrelated). ``benchharness.stats.decide`` compares the intervals, so the answer says
+*undecided* when the data cannot separate the candidates."""
 
 from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
+
+from benchharness import stats
 
 # -- "does a larger batch pay off?" ------------------------------------------------------------------
 
@@ -32,6 +40,26 @@ class BatchPoint:
     utils: list[float] = field(default_factory=list)
     mems: list[float] = field(default_factory=list)
     statuses: list[str] = field(default_factory=list)
+    records: list[dict] = field(default_factory=list)  # the ok records behind ``throughputs``
+
+    @property
+    def interval(self) -> stats.Interval | None:
+        """The point's 95 % interval of steady throughput (see the module docstring); None without
+        an ok measurement, or for one trial that has a single window (no interval to compute)."""
+        if len(self.throughputs) >= 2:
+            return stats.trial_level_interval(self.throughputs)
+        if len(self.records) == 1 and self.records[0].get("throughput_ci_sps"):
+            r = self.records[0]
+            low, high = r["throughput_ci_sps"]
+            return stats.Interval(r["throughput_sps"], (low + high) / 2, low, high, r.get("steady_windows") or 2,
+                                  r.get("throughput_cv"))
+        return None
+
+    @property
+    def n(self) -> int:
+        """How many figures the interval rests on: repeats, or the one trial's windows."""
+        interval = self.interval
+        return interval.n if interval is not None else len(self.throughputs)
 
     @property
     def throughput(self) -> float | None:
@@ -46,10 +74,6 @@ class BatchPoint:
         return statistics.median(self.utils) if self.utils else None
 
     @property
-    def spread(self) -> tuple[float, float] | None:
-        return (min(self.throughputs), max(self.throughputs)) if self.throughputs else None
-
-    @property
     def oom(self) -> bool:
         return "oom" in self.statuses and not self.throughputs
 
@@ -59,7 +83,7 @@ class Doubling:
     from_batch: int
     to_batch: int
     gain: float  # throughput ratio - 1
-    noise: bool  # inside the spread across >= 3 repeats: not a real difference
+    noise: bool  # the two intervals overlap: not a difference the data can tell
 
 
 @dataclass
@@ -69,11 +93,16 @@ class Recommendation:
     tolerance: float
     best: BatchPoint | None = None
     recommended: BatchPoint | None = None
+    answer: stats.Answer | None = None
     doublings: list[Doubling] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
     memory_fit: dict | None = None
     util_metric: str | None = None
     headline: str = ""
+
+    @property
+    def decided(self) -> bool:
+        return bool(self.answer and self.answer.decided)
 
 
 def batch_points(records: list[dict]) -> list[BatchPoint]:
@@ -84,6 +113,7 @@ def batch_points(records: list[dict]) -> list[BatchPoint]:
         if r["status"] != "ok" or r.get("throughput_sps") is None:
             continue
         point.throughputs.append(r["throughput_sps"])
+        point.records.append(r)
         point.epoch_times.append(r["epoch_time_s"])
         telemetry = r.get("telemetry") or {}
         if telemetry.get("util_mean_pct") is not None:
@@ -111,16 +141,38 @@ def _doublings(points: list[BatchPoint]) -> list[Doubling]:
     measured = [p for p in points if p.throughput]
     out = []
     for a, b in zip(measured, measured[1:]):
-        noise = (len(a.throughputs) >= 3 and len(b.throughputs) >= 3
-                 and a.spread[1] >= b.spread[0] and b.spread[1] >= a.spread[0])
+        noise = a.interval is not None and b.interval is not None and a.interval.overlaps(b.interval)
         out.append(Doubling(a.batch_size, b.batch_size, b.throughput / a.throughput - 1, noise))
     return out
 
 
+def answer(points: list[BatchPoint], tolerance: float) -> stats.Answer:
+    """``stats.decide`` over the points' intervals. A measured point with no interval (one trial
+    with a single window, e.g. a version-1 record) cannot be compared: the answer is undecided and
+    names every measured batch, with the median-based choice as the recommendation."""
+    measured = [p for p in points if p.throughput]
+    single = [p.batch_size for p in measured if p.interval is None]
+    if not single or len(measured) < 2:
+        return stats.decide([stats.Point(p.batch_size, p.interval or _point_figure(p)) for p in points], tolerance)
+    best = max(measured, key=lambda p: p.throughput)
+    chosen = next(p for p in measured if p.throughput >= (1 - tolerance) * best.throughput)
+    return stats.Answer(False, chosen.batch_size, tuple(p.batch_size for p in measured), best.batch_size,
+                        f"batch {', '.join(map(str, single))} rest on a single steady window, so there is no "
+                        "interval to compare; measure with epochs: auto (several windows) or repeats >= 2")
+
+
+def _point_figure(point: BatchPoint) -> stats.Interval | None:
+    """A lone measured point's figure as a zero-width interval (there is nothing to compare it with)."""
+    if not point.throughput:
+        return None
+    return stats.Interval(point.throughput, point.throughput, point.throughput, point.throughput, 1, None)
+
+
 def recommend(records: list[dict], tolerance: float = 0.05) -> Recommendation:
     """The pays-off rule for one curve: the recommended batch is the smallest whose steady
-    throughput is within ``tolerance`` of the best; plus the gain of each step up and the flags
-    "device not saturated", "memory-bound" and (3+ repeats) "noise"."""
+    throughput is within ``tolerance`` of the best, *decided* only when the intervals separate it
+    (``stats.decide``); plus the gain of each step up and the flags "device not saturated",
+    "memory-bound", "noise", "no steady state" and "busy machine"."""
     points = batch_points(records)
     telemetry = next((r["telemetry"] for r in records if r.get("telemetry")), {}) or {}
     rec = Recommendation(describe_group(records), points, tolerance, util_metric=telemetry.get("util_metric"))
@@ -129,12 +181,27 @@ def recommend(records: list[dict], tolerance: float = 0.05) -> Recommendation:
     if not measured:
         rec.headline = f"{rec.label}: no batch size completed, so there is no answer."
         return rec
-    rec.best = max(measured, key=lambda p: p.throughput)
-    rec.recommended = next(p for p in measured if p.throughput >= (1 - tolerance) * rec.best.throughput)
+    rec.answer = answer(points, tolerance)
+    by_batch = {p.batch_size: p for p in points}
+    rec.best, rec.recommended = by_batch[rec.answer.best_batch], by_batch[rec.answer.recommended_batch]
     rec.doublings = _doublings(points)
-    rec.flags = _flags(rec, points)
+    rec.flags = _flags(rec, points) + trust_flags(records)
     rec.headline = _headline(rec)
     return rec
+
+
+def trust_flags(records: list[dict]) -> list[str]:
+    """Trials whose figure is fragile: windows that trend, or a machine that was busy."""
+    flags = []
+    for r in records:
+        name = f"batch {r['params'].get('batch_size')} (trial {r.get('trial_id')})"
+        if r.get("no_steady_state"):
+            flags.append(f"no steady state: {name}: its windows drift or shift level, so its median is not one "
+                         "steady figure")
+        busy = (r.get("telemetry") or {}).get("busy")
+        if busy:
+            flags.append(f"busy machine: {name}: {r['telemetry'].get('busy_reason') or 'other work ran'}")
+    return flags
 
 
 def _flags(rec: Recommendation, points: list[BatchPoint]) -> list[str]:
@@ -158,15 +225,21 @@ def _flags(rec: Recommendation, points: list[BatchPoint]) -> list[str]:
                      f"gained {rec.doublings[-1].gain:+.0%}; try larger batches")
     for d in rec.doublings:
         if d.noise:
-            flags.append(f"noise: batch {d.from_batch} -> {d.to_batch} ({d.gain:+.1%}) is inside the spread across repeats")
+            flags.append(f"noise: batch {d.from_batch} -> {d.to_batch} ({d.gain:+.1%}): their intervals overlap")
     return flags
 
 
 def _headline(rec: Recommendation) -> str:
-    best, chosen = rec.best, rec.recommended
+    best, chosen, answer_ = rec.best, rec.recommended, rec.answer
+    if not answer_.decided:
+        span = answer_.indistinguishable
+        return (f"{rec.label}: undecided between batch {span[0]} and {span[-1]}: {answer_.reason}. "
+                f"By the medians alone it would be batch {chosen.batch_size} "
+                f"({chosen.throughput:,.0f} samples/s; best {best.throughput:,.0f} at batch {best.batch_size}).")
     first = next(p for p in rec.points if p.throughput)
-    text = (f"{rec.label}: use batch {chosen.batch_size}. It is the smallest batch within {rec.tolerance:.0%} of the "
-            f"best throughput ({best.throughput:,.0f} samples/s at batch {best.batch_size})")
+    text = (f"{rec.label}: use batch {chosen.batch_size} (decided: the intervals separate it). It is the smallest "
+            f"batch within {rec.tolerance:.0%} of the best throughput ({_with_interval(best)} at batch "
+            f"{best.batch_size})")
     if chosen.batch_size != first.batch_size:
         text += (f"; from batch {first.batch_size} to {chosen.batch_size} throughput rises "
                  f"{chosen.throughput / first.throughput:.1f}x")
@@ -174,3 +247,27 @@ def _headline(rec: Recommendation) -> str:
     if beyond:
         text += f"; beyond it each step up gains at most {max(d.gain for d in beyond):+.1%}"
     return text + "."
+
+
+def _with_interval(point: BatchPoint) -> str:
+    interval = point.interval
+    if interval is None or interval.n < 2:
+        return f"{point.throughput:,.0f} samples/s"
+    return f"{point.throughput:,.0f} samples/s, 95 % interval {interval.low:,.0f}-{interval.high:,.0f}, n={interval.n}"
+
+
+def answer_json(rec: Recommendation) -> dict:
+    """One curve's answer for scripts and CI (``benchharness report --format json``)."""
+    answer_ = rec.answer
+    return {"curve": rec.label, "decided": rec.decided,
+            "recommended_batch": answer_.recommended_batch if answer_ else None,
+            "indistinguishable": list(answer_.indistinguishable) if answer_ else [],
+            "reason": answer_.reason if answer_ else rec.headline,
+            "points": [_point_json(p) for p in rec.points]}
+
+
+def _point_json(point: BatchPoint) -> dict:
+    interval = point.interval
+    return {"batch_size": point.batch_size, "throughput_sps": point.throughput,
+            "throughput_ci_sps": [interval.low, interval.high] if interval else None, "n": point.n,
+            "statuses": point.statuses}

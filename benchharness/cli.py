@@ -13,7 +13,7 @@ import traceback
 from pathlib import Path
 
 from benchharness import __version__
-from benchharness.console import err, out, print_plan, print_summary, print_warnings, say
+from benchharness.console import err, out, print_answers, print_plan, print_summary, print_warnings, say
 from benchharness.errors import UserError
 
 EXIT_OK, EXIT_TRIAL_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -78,8 +78,10 @@ def _add_report(verbs) -> None:
     report.add_argument("run_dirs", metavar="RUN_DIR", nargs="+", type=Path)
     report.add_argument("-o", "--output", metavar="FILE", type=Path,
                         help="output file (default: reports/<first run dir name>.html or .md)")
-    report.add_argument("--format", choices=("html", "md"), default="html",
-                        help="html: one self-contained file with charts; md: a summary to paste into a pull request")
+    report.add_argument("--format", choices=("html", "md", "json"), default="html",
+                        help="html: one self-contained file with charts; md: a summary to paste into a pull request; "
+                             "json: each curve's answer (decided, recommended batch, the batches the data cannot "
+                             "separate, each point's interval), printed for scripts and CI unless -o is given")
     report.add_argument("--tolerance", type=_fraction, default=0.05, metavar="FRACTION",
                         help="the recommended batch is the smallest within this fraction of the best throughput "
                              "(default 0.05)")
@@ -147,6 +149,7 @@ def cmd_run(args) -> int:
         say(err, f"Resume with: {resume_cmd}")
         return EXIT_INTERRUPTED
     print_summary(records, trials)
+    print_answers(records)
     report_path = None if args.no_report else _report_after_run(run.path)
     say(out, f"run directory: {run.path}")
     if report_path:
@@ -174,12 +177,31 @@ def _report_after_run(run_dir: Path) -> Path | None:
 def cmd_report(args) -> int:
     from benchharness.report import render
 
+    if args.format == "json":
+        return _report_json(args)
     output = args.output or default_report_path(args.run_dirs[0], args.format)
     say(out, f"report: {render(args.run_dirs, output, args.format, args.tolerance)}")
     return EXIT_OK
 
 
 # -- models --------------------------------------------------------------------------------------
+
+
+def _report_json(args) -> int:
+    import json
+
+    from benchharness.report import answers
+
+    text = json.dumps(answers(args.run_dirs, args.tolerance), indent=2)
+    if args.output is None:
+        print(text)
+        return EXIT_OK
+    try:
+        args.output.write_text(text + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"{args.output}: cannot write the answers ({exc.strerror})") from None
+    say(out, f"answers: {args.output}")
+    return EXIT_OK
 
 
 def cmd_schema(args) -> int:

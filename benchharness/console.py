@@ -47,7 +47,7 @@ def fmt(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-SUMMARY_COLUMNS = ("1st epoch s", "epoch s", "samples/s", "step p50 ms")
+SUMMARY_COLUMNS = ("1st epoch s", "epoch s", "samples/s", "95% interval", "n", "stop", "step p50 ms")
 PRUNING_COLUMNS = ("sparsity measured", "test acc", "keras zip B", "tflite quant zip B", "vs dense")
 
 
@@ -63,13 +63,14 @@ def print_summary(records: list[dict], trials) -> None:
         step = r.get("step_time_ms") or {}
         table.add_row(*(str(r["params"].get(k)) for k in keys), str(r["repeat"]),
                       fmt(r["first_epoch_s"], ".2f"), fmt(r["epoch_time_s"], ".3f"),
-                      fmt(r["throughput_sps"], ",.0f"), fmt(step.get("p50"), ".2f"), r["status"],
+                      fmt(r["throughput_sps"], ",.0f"), interval_text(r.get("throughput_ci_sps")),
+                      fmt(r.get("steady_windows"), "d"), r.get("stop_reason") or "-", fmt(step.get("p50"), ".2f"), r["status"],
                       *(_pruning_cells(r) if pruned else []), *([r["error"] or ""] if show_errors else []))
     out.print(table)
 
 
 def _summary_table(keys: list[str], pruned: bool, show_errors: bool) -> Table:
-    table = Table(title="summary (steady epochs: all but the first)", title_justify="left")
+    table = Table(title="summary (steady epochs: all after the warm-up; n: steady windows)", title_justify="left")
     for key in keys:
         table.add_column(key)
     table.add_column("repeat", justify="right")
@@ -81,6 +82,25 @@ def _summary_table(keys: list[str], pruned: bool, show_errors: bool) -> Table:
     if show_errors:
         table.add_column("error", overflow="fold", max_width=60)
     return table
+
+
+def interval_text(interval: list[float] | None) -> str:
+    return "-" if not interval else f"{interval[0]:,.0f}-{interval[1]:,.0f}"
+
+
+def print_answers(records: list[dict]) -> None:
+    """Each curve's answer in words: decided, or undecided with the batches the data cannot separate."""
+    from benchharness.analyze import group_key, recommend
+
+    groups: dict[tuple, list[dict]] = {}
+    for r in records:
+        groups.setdefault(group_key(r), []).append(r)
+    for curve in groups.values():
+        rec = recommend(curve)
+        out.print(f"[bold]{'Decided' if rec.decided else 'Undecided'}:[/] ", end="")
+        say(out, rec.headline)
+        for flag in rec.flags:
+            say(out, f"  flag: {flag}")
 
 
 def _pruning_cells(record: dict) -> list[str]:

@@ -16,26 +16,35 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
-def summarize_epochs(epochs: list[dict]) -> dict:
-    """Timing figures from the worker's epochs.
+def summarize_epochs(epochs: list[dict], warmup_epochs: int = 1) -> dict:
+    """Timing figures and their uncertainty from the worker's epochs.
 
-    Each epoch is ``{epoch, seconds, samples, steps, step_times_ms, ...}``. The first epoch (tracing,
-    autotuning, cache filling) is reported apart as ``first_epoch_s``; the rest are steady.
-    Returns ``first_epoch_s`` and ``epoch_time_s`` in seconds (median of steady epochs),
-    ``throughput_sps`` in samples per second, and ``step_time_ms`` {p50, p90} over steady steps.
-    Figures that cannot be computed (no steady epoch) are None.
+    Each epoch is ``{epoch, seconds, samples, steps, step_times_ms, ...}``. The first
+    ``warmup_epochs`` (tracing, autotuning, cache filling) are warm-up; the first of them is reported
+    apart as ``first_epoch_s``. Every later epoch is a steady measurement window. Returns, in seconds,
+    ``first_epoch_s`` and ``epoch_time_s`` (median of the windows); in samples per second,
+    ``throughput_sps`` (median of the windows' throughputs), ``windows_sps`` and
+    ``throughput_ci_sps`` ([low, high], 95 % Student t over the windows: narrower than the truth,
+    the windows of one process are autocorrelated); ``throughput_cv``; ``steady_windows``;
+    ``no_steady_state`` (the windows trend: ``stats.has_trend``; None below the windows it needs);
+    ``step_time_ms`` {p50, p90} over steady steps. What cannot be computed is None.
     """
-    first = epochs[0]["seconds"] if epochs else None
-    steady = epochs[1:]
-    if not steady:
-        return {"first_epoch_s": first, "epoch_time_s": None, "throughput_sps": None, "step_time_ms": None}
-    epoch_time = statistics.median(e["seconds"] for e in steady)
-    samples = statistics.median(e["samples"] for e in steady)
+    from benchharness import stats
+
+    steady = epochs[warmup_epochs:]
+    windows = [e["samples"] / e["seconds"] for e in steady if e["seconds"] > 0]
+    interval = stats.throughput_interval(windows) if windows else None
     steps = [ms for e in steady for ms in e.get("step_times_ms") or []]
     return {
-        "first_epoch_s": first,
-        "epoch_time_s": epoch_time,
-        "throughput_sps": samples / epoch_time if epoch_time > 0 else None,
+        "first_epoch_s": epochs[0]["seconds"] if epochs else None,
+        "warmup_epochs": min(warmup_epochs, len(epochs)) if epochs else None,
+        "steady_windows": len(windows),
+        "windows_sps": windows,
+        "epoch_time_s": statistics.median(e["seconds"] for e in steady) if steady else None,
+        "throughput_sps": interval.median if interval else None,
+        "throughput_ci_sps": [interval.low, interval.high] if interval and interval.n > 1 else None,
+        "throughput_cv": interval.cv if interval else None,
+        "no_steady_state": stats.has_trend(windows) if len(windows) >= stats.MIN_TREND_WINDOWS else None,
         "step_time_ms": {"p50": percentile(steps, 50), "p90": percentile(steps, 90)} if steps else None,
     }
 

@@ -80,11 +80,15 @@ class Executor:
         return record
 
     def _spec(self, trial: Trial, events_path: Path) -> dict:
+        from benchharness.stats import t_quantiles
+
         return {"trial_id": trial.trial_id, "params": trial.params, "runtime": self.runtime,
                 "events_path": str(events_path), "tensorboard_dir": str(self.run.tensorboard_dir(trial.trial_id)),
                 "cost_cache_dir": str(self.run.cost_cache_dir()),
                 # TensorFlow's build info is asked of the first worker only.
-                "describe_environment": "tensorflow" not in self.run.info["environment"]}
+                "describe_environment": "tensorflow" not in self.run.info["environment"],
+                # The stop rule's t quantiles: the worker never imports scipy.stats (1.2 s).
+                "t_quantiles": t_quantiles(0.95, trial.params.get("max_epochs") or 20)}
 
     def _telemetry(self, trial: Trial, samples, worker: WorkerRun) -> dict:
         from benchharness.epochs import epochs_from_events
@@ -92,7 +96,8 @@ class Executor:
 
         write_csv(samples, self.run.samples_path(trial.trial_id))
         total = total_memory_mb(samples) if samples.source != "cpu" else host_memory_mb()
-        return summarize(samples, epochs_from_events(worker.events), total)
+        warmup = ((worker.last("result") or {}).get("measurement") or {}).get("warmup_epochs") or 1
+        return summarize(samples, epochs_from_events(worker.events), total, warmup)
 
     def _spawn_and_wait(self, trial: Trial, spec: dict, events: EventsReader) -> tuple[WorkerRun, object]:
         """Run the worker to its end; returns how it went and the samples (None without a sampler)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,9 @@ from benchharness.scenario import LoadedScenario, Scenario, format_problems, loa
 from benchharness.yamldoc import Path_, dotted, line_of
 
 MODEL_OPTIONS = ("num_words", "maxlen", "input_size", "alpha", "classes")
+# Pruning's schedule needs a fixed step count: ``epochs: auto`` runs this many epochs for a pruning
+# trial (the default before adaptive measurement existed), and validation says so.
+PRUNING_EPOCHS_FOR_AUTO = 3
 
 
 @dataclass(frozen=True)
@@ -70,13 +74,33 @@ def expand(scenario: Scenario) -> list[Trial]:
     points += [base | entry.model_dump(exclude_none=True) for entry in scenario.include]
     trials, seen = [], set()
     for point in points:
-        params = {k: v for k, v in point.items() if k != "repeats"}
+        params = resolve_epochs({k: v for k, v in point.items() if k != "repeats"})
         for repeat in range(point["repeats"]):
             tid = trial_id(params, repeat)
             if tid not in seen:
                 seen.add(tid)
                 trials.append(Trial(tid, repeat, params))
     return trials
+
+
+def resolve_epochs(params: dict) -> dict:
+    """A pruning trial's ``epochs: auto`` becomes ``PRUNING_EPOCHS_FOR_AUTO`` fixed epochs."""
+    if params.get("sparsity") and params.get("epochs") == "auto":
+        return params | {"epochs": PRUNING_EPOCHS_FOR_AUTO}
+    return params
+
+
+def in_order(trials: list[Trial], order: str, seed: int) -> list[Trial]:
+    """The run order: ``interleaved`` runs repeats in rounds (every point once per round, in sweep
+    order), ``random`` a shuffle seeded by ``seed``, ``sequential`` the expansion's order (each
+    point's repeats back to back). The order depends only on its arguments, so a resumed run keeps it."""
+    if order == "interleaved":
+        return sorted(trials, key=lambda t: t.repeat)  # stable: sweep order within a round
+    if order == "random":
+        shuffled = list(trials)
+        random.Random(seed).shuffle(shuffled)
+        return shuffled
+    return list(trials)
 
 
 def varying_keys(trials: list[Trial]) -> list[str]:
@@ -93,11 +117,13 @@ def varying_keys(trials: list[Trial]) -> list[str]:
 def make_plan(loaded: LoadedScenario) -> Plan:
     """Expand ``loaded`` once and check every trial. Raises ``UserError`` listing every problem
     (``file:line: key: message``); returns the trials and the warnings."""
-    trials = expand(loaded.scenario)
-    problems = [(line_of(loc, loaded.lines), loc, message) for loc, message in _point_problems(loaded.scenario, trials)]
+    scenario = loaded.scenario
+    trials = in_order(expand(scenario), scenario.order, scenario.order_seed)
+    problems = [(line_of(loc, loaded.lines), loc, message) for loc, message in _point_problems(scenario, trials)]
     if problems:
         raise UserError(format_problems(str(loaded.path), problems))
-    return Plan(trials, tuple(_exclude_warnings(loaded) + _schedule_warnings(loaded, trials)))
+    warnings = _exclude_warnings(loaded) + _auto_epochs_warnings(loaded) + _schedule_warnings(loaded, trials)
+    return Plan(trials, tuple(warnings))
 
 
 def load_plan(path: str | Path) -> tuple[LoadedScenario, Plan]:
@@ -140,6 +166,10 @@ def _trial_problems(scenario: Scenario, p: dict) -> list[tuple[Path_, str]]:
     for option in MODEL_OPTIONS:
         if spec is not None and p[option] is not None and option not in spec.options:
             problems.append((_origin(scenario, option, p[option]), f"model {p['model']!r} does not read {option}"))
+    if p["epochs"] == "auto" and p["max_epochs"] < p["min_steady_epochs"] + 1:
+        problems.append((_origin(scenario, "max_epochs", p["max_epochs"]),
+                         f"must leave room for a warm-up epoch and min_steady_epochs ({p['min_steady_epochs']}): "
+                         f"at least {p['min_steady_epochs'] + 1}, got {p['max_epochs']}"))
     return problems + _schedule_problems(scenario, p)
 
 
@@ -167,6 +197,17 @@ def _exclude_warnings(loaded: LoadedScenario) -> list[str]:
             path = ("exclude", i)
             warnings.append(f"{loaded.path}:{line_of(path, loaded.lines)}: {dotted(path)}: matches no trial of the sweep")
     return warnings
+
+
+def _auto_epochs_warnings(loaded: LoadedScenario) -> list[str]:
+    """Pruning points left at ``epochs: auto``: they run a fixed number of epochs instead."""
+    points = sweep_product(loaded.scenario) + [entry.model_dump(exclude_none=True) for entry in loaded.scenario.include]
+    defaults = loaded.scenario.defaults.model_dump()
+    if not any((defaults | p).get("sparsity") and (defaults | p).get("epochs") == "auto" for p in points):
+        return []
+    loc = _origin(loaded.scenario, "epochs", "auto")
+    return [f"{loaded.path}:{line_of(loc, loaded.lines)}: {dotted(loc)}: pruning trials need a fixed step count: "
+            f"with epochs: auto they run {PRUNING_EPOCHS_FOR_AUTO} epochs (set epochs to choose)"]
 
 
 def _schedule_warnings(loaded: LoadedScenario, trials: list[Trial]) -> list[str]:

@@ -41,9 +41,10 @@ class SweepProgress:
         elif kind == "fit_start":
             self.progress.update(self.task, description=self._describe(trial, "epoch 1"))
         elif kind == "epoch_end":
-            epochs = trial.params["epochs"]
+            # With epochs: auto the count is known only at the end: credit against the cap.
+            epochs = trial.params["epochs"] if trial.params["epochs"] != "auto" else trial.params["max_epochs"]
             # Credit most of a trial across its epochs so the ETA moves during long trials.
-            share = 0.9 / epochs
+            share = min(0.9 / epochs, 0.9 - self._credited)
             self._credited += share
             self.progress.advance(self.task, share)
             phase = f"epoch {event['epoch'] + 2}" if event["epoch"] + 1 < epochs else "finishing"

@@ -10,8 +10,10 @@ The parent builds a record once (``benchharness.assemble``); nothing changes it 
 Version history (``store`` upgrades older run directories when it reads them):
 
 - 1: the first published layout (README only).
-- 2: this module; adds ``after_fit_s``, ``phases_s``, ``device.count`` and stores
-  ``pruning.throughput_vs_dense`` (version 1 computed it in the report).
+- 2: this module; adds ``after_fit_s``, ``phases_s``, ``device.count``, the measurement windows
+  (``warmup_epochs``, ``steady_windows``, ``windows_sps``, ``throughput_ci_sps``, ``throughput_cv``,
+  ``stop_reason``, ``no_steady_state``) and stores ``pruning.throughput_vs_dense`` (version 1
+  computed it in the report).
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ class Device(Part):
 
 class Epoch(Part):
     epoch: int = Field(ge=0, description="0-based; epoch 0 is the warm-up")
-    seconds: float = Field(description="wall time of the epoch (perf_counter), s")
+    seconds: float = Field(description="wall time from the previous epoch's end (epoch 0: its start) to "
+                                       "this epoch's end (perf_counter), s")
     samples: int = Field(description="training samples in the epoch")
     steps: int = Field(description="batches in the epoch")
     loss: float | None
@@ -60,6 +63,7 @@ class EpochTelemetry(Part):
     mem_peak_mb: float | None
     power_mean_w: float | None
     energy_j: float | None
+    host_other_cpu_pct: float | None = Field(description="CPU used outside the trial's process tree, % of all cores")
 
 
 class Telemetry(Part):
@@ -79,6 +83,14 @@ class Telemetry(Part):
     lost: list[str] = Field(description="what the sampler lost, in words")
     per_epoch: list[EpochTelemetry]
     tf_peak_mb: float | None = Field(description="TensorFlow's own peak allocation on GPU:0; null on the CPU")
+    host_other_cpu_pct: float | None = Field(
+        description="mean CPU used on the host outside the trial's process tree and the harness, % of all cores, "
+                    "over the steady epochs")
+    host_other_cpu_p90_pct: float | None
+    gpu_other_processes_max: int | None = Field(
+        description="most other processes seen on the trial's GPU(s) at once (NVML); null on the CPU")
+    busy: bool | None = Field(description="measured on a busy machine (see busy_reason); null if it could not be told")
+    busy_reason: str | None
 
 
 class Eval(Part):
@@ -149,9 +161,20 @@ class TrialRecord(Part):
     params: dict[str, Any] = Field(description="every resolved scenario parameter except repeats")
     device: Device | None
     epochs: list[Epoch]
-    first_epoch_s: float | None = Field(description="the warm-up epoch, reported apart")
+    first_epoch_s: float | None = Field(description="the first warm-up epoch, reported apart")
+    warmup_epochs: int | None = Field(description="epochs treated as warm-up (1, or more while step times settled)")
+    steady_windows: int | None = Field(description="steady epochs measured: each one is a measurement window")
+    windows_sps: list[float] | None = Field(description="throughput of each steady window, samples/s")
     epoch_time_s: float | None = Field(description="median of the steady epochs")
-    throughput_sps: float | None = Field(description="steady samples per second")
+    throughput_sps: float | None = Field(description="median of the windows' throughputs, samples/s")
+    throughput_ci_sps: list[float] | None = Field(
+        description="[low, high] 95 % Student t interval of steady throughput over the windows, samples/s; "
+                    "narrower than the truth (one process's windows are autocorrelated); null below 2 windows")
+    throughput_cv: float | None = Field(description="coefficient of variation of the windows' throughputs")
+    stop_reason: Literal["precision", "max_epochs", "time_budget", "fixed_epochs"] | None = Field(
+        description="why measuring stopped: the interval was within precision, a limit, or fixed epochs")
+    no_steady_state: bool | None = Field(
+        description="the windows trend (level shift or drift, tested); null with too few windows to test")
     step_time_ms: StepTimes | None
     telemetry: Telemetry | None
     eval: Eval | None

@@ -40,7 +40,11 @@ _STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
 PARAM_EXPECT = {
     "model": "must be a model name",
     "dataset": "must be a dataset name",
-    "epochs": "must be an integer >= 2 (the first epoch is warm-up and reported apart)",
+    "epochs": "must be auto or an integer >= 2 (the first epoch is warm-up and reported apart)",
+    "min_steady_epochs": "must be an integer >= 2 (steady windows before the precision stop may fire)",
+    "max_epochs": "must be an integer >= 3 (the cap on epochs with epochs: auto, warm-up included)",
+    "precision": "must be a number in (0, 1) (target relative half-width of the 95 % interval)",
+    "max_measure_s": "must be a positive number of seconds or null",
     "samples_per_epoch": "must be a positive integer or null",
     "batch_size": "must be a positive integer",
     "sparsity": "must be a number in [0, 1)",
@@ -71,7 +75,13 @@ class Params(BaseModel):
 
     model: Annotated[str, _registry_check(check_model_name)] = "tutorial_cnn"
     dataset: Annotated[str, _registry_check(check_dataset_name)] = "synthetic"
-    epochs: Annotated[int, Field(ge=2)] = 3
+    # auto: measure until the throughput interval is within ``precision`` (benchharness.stats);
+    # an integer: exactly that many epochs (pruning needs a fixed step count).
+    epochs: Literal["auto"] | Annotated[int, Field(ge=2)] = "auto"
+    min_steady_epochs: Annotated[int, Field(ge=2)] = 3
+    max_epochs: Annotated[int, Field(ge=3)] = 20
+    precision: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.02
+    max_measure_s: Annotated[float, Field(gt=0.0)] | None = None
     samples_per_epoch: Annotated[int, Field(gt=0)] | None = None
     batch_size: Annotated[int, Field(gt=0)] = 32
     sparsity: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
@@ -153,6 +163,10 @@ class Scenario(BaseModel):
     sweep: Sweep = Sweep()  # type: ignore[valid-type]
     exclude: list[PartialParams] = []  # type: ignore[valid-type]
     include: list[PartialParams] = []  # type: ignore[valid-type]
+    # interleaved: repeats in rounds, every point once per round, so machine drift is spread over
+    # all points instead of lining up with one; random: seeded shuffle; sequential: as listed.
+    order: Literal["interleaved", "random", "sequential"] = "interleaved"
+    order_seed: Annotated[int, Field(ge=0)] = 0
 
 
 TOP_EXPECT = {
@@ -163,6 +177,8 @@ TOP_EXPECT = {
     "sweep": "must be a mapping of parameter -> list of values",
     "exclude": "must be a list of partial parameter mappings",
     "include": "must be a list of parameter mappings",
+    "order": "must be interleaved, random or sequential",
+    "order_seed": "must be a non-negative integer",
 }
 
 

@@ -29,8 +29,9 @@ The pays-off rule (`decide`)
     * *ambiguous* otherwise.
 
     The answer is *decided* when the smallest measured batch that is not clearly outside is clearly
-    within: then every smaller measured batch is clearly outside, and that batch is the answer for
-    every set of true values the intervals allow. Comparing a low end with a high end adds the two
+    within, or is the only batch not clearly outside: then every smaller measured batch is clearly
+    outside, and that batch is the answer for every set of true values the intervals allow (the true
+    best is never clearly outside, so a lone candidate is it). Comparing a low end with a high end adds the two
     half-widths instead of combining them in quadrature: deliberately conservative, because a
     within-trial interval is too narrow (see above) and an adaptive stop picks lucky, narrow
     intervals more often than their nominal confidence says.
@@ -55,10 +56,9 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from scipy import stats as sps
 
 __all__ = [
-    "Interval", "throughput_interval", "trial_level_interval", "has_trend", "StopRule",
+    "Interval", "throughput_interval", "t_quantiles", "use_t_quantiles", "trial_level_interval", "has_trend", "StopRule",
     "stop_decision", "warmup_settled", "Point", "Answer", "decide", "classify",
 ]
 
@@ -110,11 +110,31 @@ def _figures(values: Sequence[float]) -> list[float]:
     return x
 
 
+# Student t quantiles given by the caller: a worker checks the stop rule without importing
+# scipy.stats (1.2 s here, which would land inside the trial's fixed cost); the parent computes the
+# table with `t_quantiles` and sends it in the trial's spec.
+_GIVEN_T: dict[tuple[float, int], float] = {}
+
+
+def t_quantiles(confidence: float, max_dof: int) -> dict[int, float]:
+    """The two-sided ``confidence`` Student t quantile for 1..max_dof degrees of freedom (scipy)."""
+    return {dof: _t_quantile(confidence, dof) for dof in range(1, max_dof + 1)}
+
+
+def use_t_quantiles(confidence: float, table: dict[int, float]) -> None:
+    """Use ``table`` (from `t_quantiles`) instead of scipy for these degrees of freedom."""
+    _GIVEN_T.update({(confidence, int(dof)): float(q) for dof, q in table.items()})
+
+
 @functools.lru_cache(maxsize=256)
 def _t_quantile(confidence: float, dof: int) -> float:
     # Cached: the stop rule asks for the same few quantiles after every window.
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if (confidence, dof) in _GIVEN_T:
+        return _GIVEN_T[(confidence, dof)]
+    from scipy import stats as sps
+
     return float(sps.t.ppf(0.5 + confidence / 2, dof))
 
 
@@ -177,6 +197,8 @@ def has_trend(windows: Sequence[float], alpha: float = 0.01) -> bool:
 
 def _trend_p(first: np.ndarray, second: np.ndarray, x: np.ndarray) -> float:
     """The smaller p-value of the halves' Welch test and the regression slope (nan counts as 1)."""
+    from scipy import stats as sps
+
     # Identical figures in a half make scipy warn and return nan: no evidence, the other test speaks.
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -320,7 +342,9 @@ def decide(points: Sequence[Point], tolerance: float = 0.05) -> Answer:
     candidates = _candidates(measured, status)
     span = (min(candidates[0], chosen), max(candidates[-1], chosen))
     range_ = tuple(p.batch_size for p in measured if span[0] <= p.batch_size <= span[1])
-    if len(candidates) == 1 and status[candidates[0]] == WITHIN:
+    # One candidate left is the answer even when its own interval is wide: every other batch is
+    # clearly outside, and the true best (never clearly outside) must be this one.
+    if len(candidates) == 1:
         return Answer(True, candidates[0], (candidates[0],), best,
                       _decided_reason(ordered, candidates[0], best, tolerance))
     return Answer(False, chosen, range_, best, _undecided_reason(measured, status, range_, tolerance))

@@ -17,11 +17,32 @@ def _record_1_to_2(record: dict, records: list[dict]) -> dict:
 
     out = {name: record.get(name) for name in TrialRecord.model_fields} | {"schema_version": 2}
     out["epochs"] = record.get("epochs") or []
+    out |= _windows_of_version_1(out["epochs"]) if record.get("status") == "ok" else {}
     if out["device"] is not None:
         out["device"] = {"count": None} | out["device"]
     if out["pruning"] is not None:
         out["pruning"] = out["pruning"] | {"throughput_vs_dense": throughput_vs_dense(record, records)}
+    if out["telemetry"] is not None:
+        out["telemetry"] = _telemetry_1_to_2(out["telemetry"])
     return out
+
+
+def _windows_of_version_1(epochs: list[dict]) -> dict:
+    """Version 1 always ran fixed epochs, the first one warm-up, and stored every epoch: its steady
+    epochs are the measurement windows (timed from each epoch's own start, not the previous end)."""
+    from benchharness.epochs import summarize_epochs
+
+    summary = summarize_epochs(epochs, 1)
+    keys = ("warmup_epochs", "steady_windows", "windows_sps", "throughput_ci_sps", "throughput_cv", "no_steady_state")
+    return {key: summary[key] for key in keys} | {"stop_reason": "fixed_epochs"}
+
+
+def _telemetry_1_to_2(telemetry: dict) -> dict:
+    """Version 1 did not measure other load on the host or the GPU: those figures are null."""
+    unmeasured = {"host_other_cpu_pct": None, "host_other_cpu_p90_pct": None, "gpu_other_processes_max": None,
+                  "busy": None, "busy_reason": None}
+    per_epoch = [{"host_other_cpu_pct": None} | row for row in telemetry.get("per_epoch") or []]
+    return unmeasured | telemetry | {"per_epoch": per_epoch}
 
 
 def _run_info_1_to_2(info: dict) -> dict:

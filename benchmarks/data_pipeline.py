@@ -32,9 +32,9 @@ def steady_throughput(tf, keras, params: dict, epochs: int) -> list[float]:
     model = build_model(keras, params)
     compile_model(keras, model, params, {})
     data = load_data(model, params)
-    dataset = make_dataset(tf, data.x_train, data.y_train, params["batch_size"], params["seed"])
+    batches = make_dataset(tf, data.x_train, data.y_train, params["batch_size"], params["seed"])
     timer = make_epoch_timer(keras, _Events(), len(data.x_train))
-    model.fit(dataset, epochs=epochs, verbose=0, callbacks=[timer])
+    model.fit(batches.dataset, epochs=epochs, steps_per_epoch=batches.steps_per_epoch, verbose=0, callbacks=[timer])
     return [e["samples"] / e["seconds"] for e in timer.epochs[1:]]
 
 

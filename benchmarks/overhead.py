@@ -35,9 +35,9 @@ def steady_epochs_harness(tf, keras, x, y, params, epochs):
     """The worker's own path: its pipeline and its callbacks (timer + TensorBoard scalars)."""
     model = build_model(keras, params)
     compile_model(keras, model, params, {})
-    dataset = make_dataset(tf, x, y, params["batch_size"], params["seed"])
+    batches = make_dataset(tf, x, y, params["batch_size"], params["seed"])
     timer = make_epoch_timer(keras, _Events(), len(x))
-    model.fit(dataset, epochs=epochs, verbose=0, callbacks=[timer, make_summary_recorder(keras, pruning=False)])
+    model.fit(batches.dataset, epochs=epochs, steps_per_epoch=batches.steps_per_epoch, verbose=0, callbacks=[timer, make_summary_recorder(keras, pruning=False)])
     return [e["seconds"] for e in timer.epochs[1:]]
 
 
@@ -47,11 +47,14 @@ def steady_epochs_bare(keras, x, y, params, epochs):
     times = []
 
     class EpochOnly(keras.callbacks.Callback):  # epoch hooks only: no per-step work at all
+        """Times epochs as the harness does: from the previous epoch's end to this one's end."""
+
         def on_epoch_begin(self, epoch, logs=None):
-            self.t0 = time.perf_counter()
+            self.t0 = getattr(self, "previous_end", None) or time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
-            times.append(time.perf_counter() - self.t0)
+            self.previous_end = time.perf_counter()
+            times.append(self.previous_end - self.t0)
 
     model.fit(x, y, batch_size=params["batch_size"], epochs=epochs, verbose=0, callbacks=[EpochOnly()])
     return times[1:]

@@ -90,9 +90,9 @@ def test_pruning_a_shufflenet(tf_keras):
     keras.utils.set_random_seed(0)
     params = {"alpha": 0.5, "input_size": 32, "classes": 10, "optimizer": "adam", "learning_rate": 0.001,
               "sparsity": 0.6, "initial_sparsity": 0.0, "frequency": 2, "begin_step": 0, "end_step": None,
-              "pruning_schedule": "polynomial"}
+              "pruning_schedule": "polynomial", "epochs": 1}
     model = build_shufflenet_v2(params)
-    pruned, state = worker_pruning.prepare_pruning(keras, model, params, {}, steps=8)
+    pruned, state = worker_pruning.prepare_pruning(keras, model, params, {}, steps_per_epoch=8)
     kinds = {type(layer.layer).__name__ for layer in pruned.layers if type(layer).__name__ == "PruneLowMagnitude"}
     # tfmot's registry lists DepthwiseConv2D with no prunable weights: the 1x1 convolutions, which
     # hold nearly all of ShuffleNet's weights, and the classifier are pruned.

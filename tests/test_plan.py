@@ -55,3 +55,39 @@ def test_include_duplicating_a_sweep_point_runs_once(scenario_file):
 def test_varying_keys(scenario_file):
     trials = expand(scenario_file(SWEEP).scenario)
     assert varying_keys(trials) == ["batch_size", "sparsity"]
+
+
+REPEATED = "name: r\ndefaults:\n  repeats: 3\nsweep:\n  batch_size: [32, 64, 128]\n"
+
+
+def test_interleaved_order_runs_every_point_once_per_round(scenario_file):
+    from benchharness.plan import make_plan
+
+    trials = make_plan(scenario_file(REPEATED)).trials
+    assert [(t.repeat, t.params["batch_size"]) for t in trials] == [
+        (0, 32), (0, 64), (0, 128), (1, 32), (1, 64), (1, 128), (2, 32), (2, 64), (2, 128)]
+
+
+def test_sequential_and_random_orders(scenario_file):
+    from benchharness.plan import make_plan
+
+    sequential = make_plan(scenario_file(REPEATED.replace("name: r", "name: r\norder: sequential"))).trials
+    assert [t.params["batch_size"] for t in sequential] == [32, 32, 32, 64, 64, 64, 128, 128, 128]
+    shuffled = [make_plan(scenario_file(REPEATED.replace("name: r", f"name: r\norder: random\norder_seed: {seed}"),
+                                        name=f"{seed}.yaml")).trials for seed in (1, 1, 2)]
+    assert shuffled[0] == shuffled[1], "the same seed gives the same order"
+    assert shuffled[0] != shuffled[2] and sorted(t.trial_id for t in shuffled[0]) == sorted(t.trial_id for t in sequential)
+
+
+def test_resume_keeps_the_interleaved_order(tmp_path, scenario_file):
+    from benchharness.execute import open_run
+    from benchharness.plan import make_plan
+    from helpers.records import make_record
+
+    loaded = scenario_file(REPEATED)
+    trials = make_plan(loaded).trials
+    run, _ = open_run(loaded, trials, tmp_path, None, warn=print)
+    for trial in trials[:4]:  # rounds 0 and the first point of round 1 finished, then Ctrl-C
+        run.append_record(make_record(trial.trial_id, trial.params["batch_size"], repeat=trial.repeat))
+    _, todo = open_run(loaded, make_plan(loaded).trials, tmp_path, run.path, warn=print)
+    assert [(t.repeat, t.params["batch_size"]) for t in todo] == [(1, 64), (1, 128), (2, 32), (2, 64), (2, 128)]

@@ -109,12 +109,12 @@ def test_training_reaches_the_measured_target_and_exports_smaller(keras):
     keras.utils.set_random_seed(0)
     x, y = data()
     params = {"optimizer": "adam", "learning_rate": 0.01, "sparsity": 0.75, "initial_sparsity": 0.0,
-              "frequency": 4, "begin_step": 0, "end_step": None, "pruning_schedule": "polynomial"}
+              "frequency": 4, "begin_step": 0, "end_step": None, "pruning_schedule": "polynomial", "epochs": 3}
     dense = small_model(keras, with_custom_layer=True)
     worker_model.compile_model(keras, dense, params, {})
     dense.fit(x, y, batch_size=64, epochs=2, verbose=0)
     dense_sizes, _ = measure_sizes(tf, keras, dense, Data(x, y, None, None), 64, 0.0)
-    pruned, state = worker_pruning.prepare_pruning(keras, dense, params, {}, steps=8 * 3)
+    pruned, state = worker_pruning.prepare_pruning(keras, dense, params, {}, steps_per_epoch=8)
     pruned.fit(x, y, batch_size=64, epochs=3, verbose=0, callbacks=[worker_pruning.update_step_callback()])
     stripped, pruning = worker_pruning.finish_pruning(pruned, state)
     assert pruning["schedule"]["end_step"] == 20  # 24 steps, frequency 4: last grid point at or before 23

@@ -33,12 +33,41 @@ def test_first_epoch_apart_median_of_steady():
     assert summary["throughput_sps"] == pytest.approx(1000 / 3.0)
     # The first epoch's 500 ms step (tracing) is not among the steady steps.
     assert summary["step_time_ms"] == {"p50": 1.5, "p90": 2.0}  # steps 1,1,1,2,2,2
+    assert summary["steady_windows"] == 3 and summary["windows_sps"] == [500.0, 250.0, 1000 / 3.0]
+
+
+def test_windows_interval_against_scipy_and_by_hand():
+    from scipy import stats as sps
+
+    # windows of 1000 samples at 10.0, 9.8, 10.2 s... as throughputs: 100, 102.04..., 98.04...
+    epochs = [epoch(0, 20.0)] + [epoch(i + 1, s) for i, s in enumerate((10.0, 1000 / 102, 1000 / 98))]
+    summary = summarize_epochs(epochs)
+    low, high = sps.t.interval(0.95, 2, loc=100.0, scale=2.0 / 3 ** 0.5)
+    assert summary["throughput_ci_sps"] == pytest.approx([low, high])
+    assert summary["throughput_ci_sps"] == pytest.approx([100 - 4.968275, 100 + 4.968275], abs=1e-5)  # t(.975,2)=4.302653
+    assert summary["throughput_cv"] == pytest.approx(0.02)  # s = 2 over a mean of 100
+
+
+def test_later_warmup_epochs_are_not_windows():
+    summary = summarize_epochs([epoch(0, 9.0), epoch(1, 6.0), epoch(2, 2.0), epoch(3, 2.0)], warmup_epochs=2)
+    assert summary["first_epoch_s"] == 9.0 and summary["warmup_epochs"] == 2
+    assert summary["windows_sps"] == [500.0, 500.0] and summary["epoch_time_s"] == 2.0
 
 
 def test_no_steady_epoch_means_null_not_zero():
     summary = summarize_epochs([epoch(0, 5.0)])
-    assert summary == {"first_epoch_s": 5.0, "epoch_time_s": None, "throughput_sps": None, "step_time_ms": None}
+    assert summary["first_epoch_s"] == 5.0 and summary["steady_windows"] == 0
+    assert all(summary[k] is None for k in ("epoch_time_s", "throughput_sps", "throughput_ci_sps", "throughput_cv",
+                                            "no_steady_state", "step_time_ms"))
     assert summarize_epochs([])["first_epoch_s"] is None
+
+
+def test_a_level_shift_in_the_windows_is_no_steady_state():
+    shifted = [epoch(0, 3.0)] + [epoch(i + 1, 1.0 if i < 4 else 1.5) for i in range(8)]
+    steady = [epoch(0, 3.0)] + [epoch(i + 1, 1.0 + 0.001 * (i % 2)) for i in range(8)]
+    assert summarize_epochs(shifted)["no_steady_state"] is True
+    assert summarize_epochs(steady)["no_steady_state"] is False
+    assert summarize_epochs(steady[:4])["no_steady_state"] is None  # 3 windows: too few to test
 
 
 def test_percentile():

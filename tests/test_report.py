@@ -13,6 +13,7 @@ import pytest
 
 from benchharness.analyze import recommend
 from benchharness.report import render
+from benchharness.store import RunDir
 
 GOLDEN = Path(__file__).parent / "golden"
 RUNS = ("cpu_run", "fake_nvml_run", "pruning_run", "models_run")
@@ -55,9 +56,12 @@ def test_report_is_self_contained(reports):
 def test_headline_answers_in_words(reports):
     html = reports["fake_nvml_run"]
     records = [json.loads(line) for line in (GOLDEN / "fake_nvml_run" / "trials.jsonl").read_text().splitlines()]
-    rec = recommend([r for r in records if r["params"]["model"] == "tutorial_cnn"])
+    rec = recommend([r for r in RunDir.open(GOLDEN / "fake_nvml_run").read_trials().records
+                     if r["params"]["model"] == "tutorial_cnn"])
     assert rec.headline in html.replace("&#39;", "'")
-    assert rec.headline.startswith("tutorial_cnn on synthetic: use batch ")
+    # version 1 ran 3 epochs: two windows per trial cannot separate the batch sizes
+    assert rec.headline.startswith("tutorial_cnn on synthetic: undecided between batch ")
+    assert '<div class="answer undecided"><strong>Undecided.</strong>' in html
 
 
 def test_strings_from_files_are_escaped(tmp_path):
@@ -80,12 +84,12 @@ def test_strings_from_files_are_escaped(tmp_path):
 def test_markdown_summary(tmp_path):
     md = render([GOLDEN / "fake_nvml_run"], tmp_path / "r.md", "md").read_text()
     assert md.startswith("## benchharness: fake_gpu_sweep")
-    assert "**tutorial_cnn on synthetic: use batch" in md and "| `" in md and "FAKE NVML" in md
+    assert "**tutorial_cnn on synthetic: undecided between batch" in md and "| `" in md and "FAKE NVML" in md
 
 
 def test_comparing_two_runs(tmp_path):
     html = render([GOLDEN / "cpu_run", GOLDEN / "fake_nvml_run"], tmp_path / "both.html").read_text()
-    assert html.count('class="answer"') >= 3  # one curve in the CPU run, three in the fake-NVML run
+    assert html.count('class="answer ') >= 3  # one curve in the CPU run, three in the fake-NVML run
 
 
 def test_report_cli_and_bad_input(tmp_path):
@@ -106,29 +110,57 @@ def test_report_cli_and_bad_input(tmp_path):
 # -- the pays-off rule on constructed data -------------------------------------------------------
 
 
-def records_for(curve: dict, repeats: int = 1, util=None, mem=None, total=None, statuses=None):
+def records_for(curve: dict, repeats: int = 1, util=None, mem=None, total=None, statuses=None, half_width=0.01):
+    """Records of a curve; each single trial has 5 windows and a +-``half_width`` interval."""
     out = []
     for batch, sps in curve.items():
         values = sps if isinstance(sps, (list, tuple)) else [sps] * repeats
         for repeat, value in enumerate(values):
             status = (statuses or {}).get(batch, "ok")
-            out.append({"status": status, "repeat": repeat,
+            ok = status == "ok"
+            out.append({"trial_id": f"t{batch}-{repeat}", "status": status, "repeat": repeat,
                         "params": {"model": "m", "dataset": "synthetic", "batch_size": batch, "sparsity": 0.0},
-                        "throughput_sps": value if status == "ok" else None,
+                        "throughput_sps": value if ok else None, "steady_windows": 5 if ok else 0,
+                        "throughput_ci_sps": [value * (1 - half_width), value * (1 + half_width)] if ok else None,
                         "epoch_time_s": 1000 / value if status == "ok" else None,
                         "telemetry": {"util_mean_pct": (util or {}).get(batch), "mem_peak_mb": (mem or {}).get(batch),
                                       "mem_total_mb": total, "util_metric": "GPU kernel-busy %"}})
     return out
 
 
+KNEE = {32: 1000, 64: 1900, 128: 3000, 256: 3100, 512: 3120}
+
+
 def test_clear_knee():
-    rec = recommend(records_for({32: 1000, 64: 1900, 128: 3000, 256: 3100, 512: 3120}, util={512: 97}))
-    # 3000 samples/s at 128 is within 5 % of the best (3120 at 512): 128 is the answer.
-    assert rec.recommended.batch_size == 128 and rec.best.batch_size == 512
+    rec = recommend(records_for(KNEE, util={512: 97}, half_width=0.005))
+    # 3000 samples/s at 128 is within 5 % of the best (3120 at 512): 128 is the answer, and with
+    # +-0.5 % intervals even 128's low end (2985) is within 5 % of 512's high end (3135.6).
+    assert rec.decided and rec.recommended.batch_size == 128 and rec.best.batch_size == 512
     assert [round(d.gain, 3) for d in rec.doublings] == [0.9, 0.579, 0.033, 0.006]
-    assert rec.flags == []
-    assert "use batch 128" in rec.headline and "from batch 32 to 128 throughput rises 3.0x" in rec.headline
+    assert rec.flags == ["noise: batch 256 -> 512 (+0.6%): their intervals overlap"]
+    assert "use batch 128 (decided" in rec.headline and "from batch 32 to 128 throughput rises 3.0x" in rec.headline
     assert "beyond it each step up gains at most +3.3%" in rec.headline
+    assert "95 % interval 3,104-3,136, n=5" in rec.headline
+
+
+def test_the_same_knee_with_wide_intervals_is_undecided_and_names_the_range():
+    rec = recommend(records_for(KNEE, half_width=0.03))
+    # 5 % below the best's high end (3214) is 3053: no interval from 128 up lies clearly above it,
+    # and 64's (1843-1957) lies clearly below 5 % under the best's low end: 128, 256 or 512.
+    assert not rec.decided and rec.answer.indistinguishable == (128, 256, 512)
+    assert rec.recommended.batch_size == 128  # what the medians alone say
+    assert rec.headline.startswith("m on synthetic: undecided between batch 128 and 512: ")
+    assert "more repeats" in rec.headline
+
+
+def test_answer_json_for_scripts():
+    from benchharness.analyze import answer_json
+
+    data = answer_json(recommend(records_for(KNEE, half_width=0.005)))
+    assert data["curve"] == "m on synthetic" and data["decided"] is True and data["recommended_batch"] == 128
+    assert data["indistinguishable"] == [128]
+    assert data["points"][2] == {"batch_size": 128, "throughput_sps": 3000,
+                                 "throughput_ci_sps": pytest.approx([2985.0, 3015.0]), "n": 5, "statuses": ["ok"]}
 
 
 def test_flat_curve_recommends_the_smallest():

@@ -32,18 +32,18 @@ EXPECTED = {
     "12_unknown_model.yaml": ["{f}:3: defaults.model: unknown model 'resnet9000'; known models: imdb_lstm, mnist_cnn, mobilenet_v1, mobilenet_v2, mobilenet_v3_large, mobilenet_v3_small, resnet50, shufflenet_v2, tutorial_cnn (or module:function)"],
     "13_unknown_dataset.yaml": ["{f}:3: defaults.dataset: unknown dataset 'imagenet21k'; known datasets: cifar10, fashion_mnist, imdb, mnist, synthetic, idx:DIR, npz:PATH"],
     "14_growth_with_limit.yaml": ["{f}:4: runtime.memory_limit_mb: cannot be combined with memory_growth: true (TensorFlow refuses both on one GPU); set memory_growth: false to cap memory"],
-    "15_epochs_too_few.yaml": ["{f}:3: defaults.epochs: must be an integer >= 2 (the first epoch is warm-up and reported apart), got 1"],
+    "15_epochs_too_few.yaml": ["{f}:3: defaults.epochs: must be auto or an integer >= 2 (the first epoch is warm-up and reported apart), got 1"],
     "16_missing_name.yaml": ["{f}:1: name: required key is missing"],
     "17_top_level_list.yaml": ["{f}:1: (top level): a scenario must be a mapping of keys (name, defaults, sweep, ...), got list"],
     "18_repeats_swept.yaml": ["{f}:3: sweep.repeats: repeats cannot be swept; set defaults.repeats"],
     "19_sample_interval_too_small.yaml": ["{f}:3: runtime.sample_interval_ms: must be an integer in [10, 10000] (milliseconds), got 5"],
     "20_include_not_a_list.yaml": ["{f}:2: include: must be a list of parameter mappings, got {{'batch_size': 16}}"],
     "21_exclude_unknown_key.yaml": ["{f}:5: exclude[0].batch_sise: unknown key (did you mean 'batch_size'?)"],
-    "22_bool_for_int.yaml": ["{f}:3: defaults.epochs: must be an integer >= 2 (the first epoch is warm-up and reported apart), got true"],
+    "22_bool_for_int.yaml": ["{f}:3: defaults.epochs: must be auto or an integer >= 2 (the first epoch is warm-up and reported apart), got true"],
     "23_unknown_optimizer.yaml": ["{f}:3: defaults.optimizer: must be one of adam, sgd, rmsprop, adamw, got 'adagrad-plus'"],
     "24_user_model_missing_file.yaml": ["{f}:3: defaults.model: model reference 'no/such/file.py:build': file no/such/file.py does not exist"],
     "25_several_errors.yaml": [
-        "{f}:3: defaults.epochs: must be an integer >= 2 (the first epoch is warm-up and reported apart), got 0",
+        "{f}:3: defaults.epochs: must be auto or an integer >= 2 (the first epoch is warm-up and reported apart), got 0",
         "{f}:4: defaults.learning_rate: must be a positive number, got -0.1",
         "{f}:6: runtime.xla: must be true or false, got 'yes'",
         "{f}:8: sweep.batch_size[1]: must be a positive integer, got 0",
@@ -60,6 +60,8 @@ EXPECTED = {
     "35_begin_after_end.yaml": ["{f}:5: defaults.end_step: must be greater than begin_step (500), got 200"],
     "36_initial_above_final.yaml": ["{f}:3: defaults.initial_sparsity: 0.6 is above the target sparsity 0.5; the polynomial schedule only increases sparsity"],
     "38_application_input_size.yaml": ["{f}:4: defaults.dataset: model 'mobilenet_v2' takes 224x224x3 inputs; dataset 'cifar10' has 32x32x3 (set input_size)"],
+    "39_max_epochs_too_few.yaml": ["{f}:4: defaults.max_epochs: must leave room for a warm-up epoch and min_steady_epochs (5): at least 6, got 4"],
+    "40_bad_order.yaml": ["{f}:2: order: must be interleaved, random or sequential, got 'shuffled'"],
     "37_bad_schedule_name.yaml": ["{f}:4: defaults.pruning_schedule: must be polynomial or constant, got 'cubic'"],
 }
 
@@ -94,7 +96,10 @@ def test_defaults_resolve(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text("name: minimal\n")
     resolved = load_scenario(path).resolved()
-    assert resolved["defaults"]["epochs"] == 3
+    assert resolved["defaults"]["epochs"] == "auto"
+    assert (resolved["defaults"]["min_steady_epochs"], resolved["defaults"]["max_epochs"],
+            resolved["defaults"]["precision"], resolved["defaults"]["max_measure_s"]) == (3, 20, 0.02, None)
+    assert resolved["order"] == "interleaved"
     assert resolved["defaults"]["model"] == "tutorial_cnn"
     assert resolved["runtime"] == {"memory_growth": True, "memory_limit_mb": None, "mixed_precision": False,
                                    "xla": False, "sample_interval_ms": 100}
@@ -158,8 +163,20 @@ def test_unreachable_pruning_target_is_a_warning(scenario_file):
 
     loaded = scenario_file("name: imdb\ndefaults:\n  model: imdb_lstm\n  samples_per_epoch: 25000\n"
                            "  batch_size: 32\n  sparsity: 0.7\n  initial_sparsity: 0.3\n"
-                           "  begin_step: 1000\n  end_step: 3000\n")
+                           "  begin_step: 1000\n  end_step: 3000\n  epochs: 3\n")
     assert make_plan(loaded).warnings == (
         f"{loaded.path}:9: defaults.end_step: the schedule reaches sparsity 0.683, not the target 0.7 "
         "(batch_size 32: 2346 steps, frequency 100); put end_step on begin_step + k * frequency within "
         "the steps, or leave it null",)
+
+
+def test_pruning_with_auto_epochs_runs_fixed_epochs_and_says_so(scenario_file):
+    from benchharness.plan import PRUNING_EPOCHS_FOR_AUTO, make_plan
+
+    loaded = scenario_file("name: p\ndefaults:\n  sparsity: 0.5\nsweep:\n  batch_size: [32, 64]\n")
+    plan = make_plan(loaded)
+    assert {t.params["epochs"] for t in plan.trials} == {PRUNING_EPOCHS_FOR_AUTO}
+    assert plan.warnings == (f"{loaded.path}:2: defaults.epochs: pruning trials need a fixed step count: with "
+                             f"epochs: auto they run {PRUNING_EPOCHS_FOR_AUTO} epochs (set epochs to choose)",)
+    dense = make_plan(scenario_file("name: d\nsweep:\n  batch_size: [32]\n", name="d.yaml"))
+    assert dense.trials[0].params["epochs"] == "auto" and dense.warnings == ()

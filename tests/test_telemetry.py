@@ -6,15 +6,17 @@ import os
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import pytest
 
 from benchharness.errors import UserError
 from benchharness.telemetry import PollingThread, TrialSamples, make_sampler
 from benchharness.telemetry.cpu import CpuSampler
-from benchharness.telemetry.fake_nvml import FakeNvml, FakeNvmlSampler, FakeProfile, load_profile
-from benchharness.telemetry.nvml import NvmlSampler, NvmlUnavailable, visible_indices
-from benchharness.telemetry.summary import energy_j, summarize
+from benchharness.telemetry.fake_nvml import NVMLError, FakeNvml, FakeNvmlSampler, FakeProfile, load_profile
+from benchharness.telemetry.host import HostLoad, host_busy_s, other_cpu_pct
+from benchharness.telemetry.nvml import FOREIGN_PIDS, NvmlSampler, NvmlUnavailable, visible_indices
+from benchharness.telemetry.summary import BUSY_HOST_CPU_PCT, busy_verdict, energy_j, summarize
 
 
 class FakeClock:
@@ -46,6 +48,9 @@ def test_nvml_sampler_reads_every_metric_through_the_fake():
     assert row["power_w"] == pytest.approx(30 + 220 * 0.63)
     assert row["energy_mj"] - first[0]["energy_mj"] == pytest.approx(2.0 * 168.6 * 1000, abs=2)
     assert row["temp_c"] == 55 and row["sm_clock_mhz"] == 1410 and row["clocks_event_reasons"] == 0
+    assert row["gpu_other_processes"] == 0  # the trial (this process) is listed, and is not "other"
+    assert first[0]["host_other_cpu_pct"] is None  # the first reading only primes the counters
+    assert 0 <= row["host_other_cpu_pct"] <= 100
     assert sum(sampler.samples.gaps.values()) == 0
 
 
@@ -226,3 +231,150 @@ def test_hardware_check_script_runs_against_the_fake():
     assert result.returncode == 0, result.stderr
     assert "utilization.gpu (kernel-busy %): idle median 0, load median 98" in result.stdout
     assert "tensorflow" not in result.stdout.lower()
+
+
+# -- other load on the machine ("a busy machine is named") ----------------------------------------
+
+
+def test_other_cpu_pct_is_host_busy_minus_the_excluded_over_all_cores():
+    # Host busy +2.0 s on 2 cores over 1.0 s is 100 %; the trial used 0.5 s of it: 1.5 s of 2.0 are other.
+    assert other_cpu_pct(2.0, 0.5, 1.0, 2) == pytest.approx(75.0)
+    assert other_cpu_pct(1.0, 0.0, 1.0, 4) == pytest.approx(25.0)  # one busy core of four
+    assert other_cpu_pct(1.0, 1.2, 1.0, 2) == 0.0  # counter jitter never makes load negative
+    assert other_cpu_pct(2.2, 0.0, 1.0, 2) == 100.0  # nor more than every core
+    assert other_cpu_pct(1.0, 0.0, 0.0, 2) is None  # no interval, no figure
+
+
+def test_host_busy_time_leaves_out_idle_iowait_and_guest():
+    times = SimpleNamespace(user=3.0, nice=1.0, system=2.0, idle=50.0, iowait=4.0, irq=0.5, softirq=0.5,
+                            steal=1.0, guest=2.0, guest_nice=1.0)  # guest is inside user on Linux
+    assert host_busy_s(times) == pytest.approx(8.0)
+    assert host_busy_s(SimpleNamespace(user=1.0, system=2.0, idle=9.0)) == pytest.approx(3.0)  # macOS has fewer
+
+
+def test_host_load_excludes_the_trial_tree_and_the_harness():
+    host = iter([10.0, 12.0, 13.0, 13.5, 14.0])  # busy seconds, all cores summed
+    harness = iter([5.0, 5.25, 5.25, 5.25, 5.25])
+    load = HostLoad(cores=2, read_host=lambda: SimpleNamespace(user=next(host)),
+                    read_cpu_s=lambda pids: {1: next(harness)} if pids == [1] else {}, own_pid=1)
+    assert load.sample(100.0, {200: 1.0}) is None  # primes
+    # +2.0 s host; trial +0.5 s, harness +0.25 s: 1.25 s other over 1 s on 2 cores.
+    assert load.sample(101.0, {200: 1.5}) == pytest.approx(62.5)
+    # A child born since the last sample counts all its 0.4 s: host +1.0, trial +0.4, other 0.6 s.
+    assert load.sample(102.0, {200: 1.5, 201: 0.4}) == pytest.approx(30.0)
+    # The child exited: its time is lost, so the host's +0.5 s is all "other" (the documented limit).
+    assert load.sample(103.0, {200: 1.5}) == pytest.approx(25.0)
+    load.reset()
+    assert load.sample(104.0, {200: 1.5}) is None  # a new trial starts from fresh counters
+
+
+def test_cpu_sampler_names_a_busy_process_outside_the_trial():
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])  # not in the trial's tree
+    trial = subprocess.Popen(["sleep", "30"])
+    try:
+        sampler = CpuSampler(0.1)
+        sampler.start(trial.pid, {})
+        time.sleep(1.5)
+        samples = sampler.stop()
+    finally:
+        for proc in (hog, trial):
+            proc.kill()
+            proc.wait()
+    other = [r["host_other_cpu_pct"] for r in samples.rows if r["host_other_cpu_pct"] is not None]
+    assert samples.rows[0]["host_other_cpu_pct"] is None and len(other) >= 5
+    assert all(0 <= v <= 100 for v in other)
+    # One spinning process is 100/N % of an N-core machine; lenient (shared machine, start-up time).
+    assert sum(other) / len(other) > 0.5 * 100 / (os.cpu_count() or 1)
+    assert all(r["gpu_other_processes"] is None for r in samples.rows)  # no GPU: not measured
+    assert samples.columns[-2:] == ["host_other_cpu_pct", "gpu_other_processes"]
+
+
+OTHERS = {"other_compute_pids": (5_000_001, 5_000_002), "other_graphics_pids": (5_000_002, 5_000_003)}
+
+
+def test_fake_nvml_other_processes_are_counted_once_and_make_the_trial_busy():
+    clock = FakeClock()
+    sampler = sampler_at(clock, **OTHERS)
+    for _ in range(7):
+        (row,) = sampler.read(clock())
+        sampler.samples.rows.append(row)  # what the polling thread does
+        clock.t += 0.5
+    assert row["gpu_other_processes"] == 3  # 5000002 is on both lists: one process
+    assert row["proc_mem_mb"] == 812 and sum(sampler.samples.gaps.values()) == 0
+    epochs = [{"epoch": i, "samples": 100, "t_start_monotonic": 100.0 + i, "t_end_monotonic": 101.0 + i}
+              for i in range(3)]
+    t = summarize(sampler.samples, epochs, 8192)
+    assert t["gpu_other_processes_max"] == 3 and t["busy"] is True
+    assert "3 other processes ran on the GPU" in t["busy_reason"]
+    assert t["host_other_cpu_pct"] is not None and t["host_other_cpu_p90_pct"] is not None
+
+
+def test_gpu_process_lists_guarded_one_by_one(monkeypatch):
+    clock = FakeClock()
+    sampler = sampler_at(clock, **OTHERS)
+    monkeypatch.setattr(sampler.nvml, "nvmlDeviceGetGraphicsRunningProcesses",
+                        lambda h: (_ for _ in ()).throw(NVMLError(3)))  # Not Supported
+    assert sampler.read(clock())[0]["gpu_other_processes"] == 2  # the compute list alone
+    assert sampler.samples.gaps["graphics_procs"] == 1
+    monkeypatch.setattr(sampler.nvml, "nvmlDeviceGetComputeRunningProcesses",
+                        lambda h: (_ for _ in ()).throw(NVMLError(3)))
+    assert sampler.read(clock())[0]["gpu_other_processes"] is None  # neither list: not measured
+
+
+def test_gpu_pids_from_another_namespace_are_not_counted(monkeypatch):
+    clock = FakeClock()
+    sampler = sampler_at(clock, other_compute_pids=(5_000_001,))
+    monkeypatch.setattr(sampler, "pid_visible", lambda pid: False)  # as in a container: host PIDs
+    assert sampler.read(clock())[0]["gpu_other_processes"] == 1  # the trial is listed: same namespace
+    sampler.nvml.set_workload(None, 0)  # the trial no longer listed: whose PIDs are these?
+    assert sampler.read(clock())[0]["gpu_other_processes"] is None
+    assert sampler.read(clock())[0]["gpu_other_processes"] is None
+    assert sampler.samples.lost == [FOREIGN_PIDS]  # said once
+
+
+def load_epochs():
+    return [{"epoch": i, "samples": 1000, "t_start_monotonic": 2 * i - 0.01, "t_end_monotonic": 2 * i + 1.99}
+            for i in range(3)]
+
+
+def test_summary_of_a_quiet_machine_is_not_busy():
+    rows = rows_every(0.25, 6, util_gpu_pct=lambda t: 80, host_other_cpu_pct=lambda t: 60 if t < 2 else 4,
+                      gpu_other_processes=lambda t: 1 if t < 2 else 0)  # warm-up load does not count
+    t = summarize(TrialSamples("nvml", [], rows), load_epochs(), 8192)
+    assert t["busy"] is False and t["busy_reason"] is None
+    assert t["host_other_cpu_pct"] == pytest.approx(4.0) and t["host_other_cpu_p90_pct"] == pytest.approx(4.0)
+    assert t["gpu_other_processes_max"] == 0
+    assert [e["host_other_cpu_pct"] for e in t["per_epoch"]] == [60, 4, 4]
+
+
+def test_summary_names_a_busy_host():
+    rows = rows_every(0.25, 6, cpu_proc_pct=lambda t: 40, host_other_cpu_pct=lambda t: 30 if t < 4 else 60,
+                      gpu_other_processes=lambda t: None)
+    t = summarize(TrialSamples("cpu", [], rows), load_epochs(), None)
+    assert t["busy"] is True and t["gpu_other_processes_max"] is None
+    assert t["host_other_cpu_pct"] == pytest.approx(45.0) and t["host_other_cpu_p90_pct"] == pytest.approx(60.0)
+    assert t["busy_reason"] == "other processes used 45 % of all CPU cores during the steady epochs"
+
+
+def test_busy_threshold_and_unmeasured():
+    assert busy_verdict(BUSY_HOST_CPU_PCT, None)[0] is True
+    assert busy_verdict(BUSY_HOST_CPU_PCT - 0.1, 0) == (False, None)
+    assert busy_verdict(None, 1) == (True, "1 other process ran on the GPU")
+    assert busy_verdict(None, 2, gpus=2) == (True, "2 other processes ran on the GPUs")
+    assert busy_verdict(None, None) == (None, None)
+
+
+def test_summary_without_samples_does_not_guess_busy():
+    t = summarize(TrialSamples("cpu", [], []), [{"epoch": 0, "samples": 10}, {"epoch": 1, "samples": 10}], None)
+    assert t["busy"] is None and t["busy_reason"] is None
+    assert t["host_other_cpu_pct"] is None and t["host_other_cpu_p90_pct"] is None
+    assert t["gpu_other_processes_max"] is None and t["per_epoch"][1]["host_other_cpu_pct"] is None
+
+
+def test_fake_profile_other_pids_from_yaml(tmp_path):
+    profile = tmp_path / "gpu.yaml"
+    profile.write_text("other_compute_pids: [5000001]\nother_graphics_pids: [5000001, 5000002]\n")
+    assert load_profile(str(profile)).other_graphics_pids == (5000001, 5000002)
+    profile.write_text("other_compute_pids: [0]\n")
+    with pytest.raises(UserError, match="other_compute_pids"):
+        load_profile(str(profile))

@@ -80,6 +80,9 @@ def trial_rows(runs: list[LoadedRun]) -> list[dict]:
             rows.append({"run": run.name, "trial_id": r["trial_id"], "repeat": r["repeat"], "status": r["status"],
                          "error": r.get("error"), "params": r["params"], "epoch_time_s": r.get("epoch_time_s"),
                          "first_epoch_s": r.get("first_epoch_s"), "throughput_sps": r.get("throughput_sps"),
+                         "ci": r.get("throughput_ci_sps"), "windows": r.get("steady_windows"),
+                         "stop_reason": r.get("stop_reason"), "no_steady_state": r.get("no_steady_state"),
+                         "busy_reason": t.get("busy_reason") if t.get("busy") else None,
                          "util": t.get("util_mean_pct"), "mem_peak_mb": t.get("mem_peak_mb"),
                          "energy_j": t.get("energy_j"), "accuracy": e.get("accuracy"),
                          "sparsity_measured": p.get("measured"), "vs_dense": p.get("throughput_vs_dense"),
@@ -184,12 +187,20 @@ def build_context(runs: list[LoadedRun], tolerance: float, charts: bool) -> dict
     return context
 
 
+def answers(paths: list[Path], tolerance: float = 0.05) -> list[dict]:
+    """Every curve's answer as plain data (``report --format json``). Raises UserError like ``render``."""
+    from benchharness.analyze import answer_json
+
+    return [answer_json(rec) for rec in curves(load_runs(paths), tolerance)]
+
+
 def _environment_jinja() -> Environment:
     env = Environment(loader=PackageLoader("benchharness", "report/templates"),
                       autoescape=select_autoescape(["html", "j2"], default_for_string=True, default=True),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = lambda v, spec=",.0f": "–" if v is None else format(v, spec)
     env.filters["pct"] = lambda v: "–" if v is None else f"{v:.0f} %"
+    env.filters["ci"] = lambda v: "–" if not v else f"{v[0]:,.0f}–{v[1]:,.0f}"
     env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=2, default=str)
     return env
 

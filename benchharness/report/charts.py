@@ -70,7 +70,8 @@ def epoch_time_vs_utilization(recommendations) -> str:
 
 
 def throughput_vs_batch(recommendations) -> str:
-    """Throughput with the spread across repeats (min-max bars) and the gain of each step up."""
+    """Throughput with its 95 % interval (error bars; none where a point has no interval) and the
+    gain of each step up."""
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     all_batches = set()
     for i, rec in enumerate(recommendations):
@@ -78,8 +79,9 @@ def throughput_vs_batch(recommendations) -> str:
         batches = [p.batch_size for p in points]
         all_batches.update(batches)
         medians = [p.throughput for p in points]
-        low = [p.throughput - p.spread[0] for p in points]
-        high = [p.spread[1] - p.throughput for p in points]
+        # The median can sit outside the interval of the mean on a skewed trace: no negative bars.
+        low = [max(0.0, p.throughput - p.interval.low) if p.interval else 0.0 for p in points]
+        high = [max(0.0, p.interval.high - p.throughput) if p.interval else 0.0 for p in points]
         ax.errorbar(batches, medians, yerr=[low, high], fmt="o-", capsize=4, color=PALETTE[i % 10], label=rec.label)
         for d in rec.doublings:
             y = next(p.throughput for p in points if p.batch_size == d.to_batch)

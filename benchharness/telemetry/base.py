@@ -10,6 +10,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
+from benchharness.telemetry.host import HostLoad
+
 Clock = Callable[[], float]
 
 
@@ -77,16 +79,21 @@ class PollingThread:
 
 class ThreadedSampler:
     """What every sampler shares: per trial, fresh ``TrialSamples`` and a polling thread over
-    ``self.read``. Subclasses set ``source`` and ``columns`` and implement ``read(t)``."""
+    ``self.read``, and the host's other load (``self.host``, a :class:`HostLoad` the subclass
+    creates; its ``sample`` gives every row's ``host_other_cpu_pct``). Subclasses set ``source`` and
+    ``columns`` and implement ``read(t)``."""
 
     source = ""
     columns: list[str] = []
     interval_s: float
     clock: Clock = staticmethod(time.monotonic)
+    host: HostLoad | None = None
 
     def _reset(self, pid: int | None) -> None:
         self.pid = pid
         self.samples = TrialSamples(self.source, list(self.columns), gaps=Counter())
+        if self.host is not None:
+            self.host.reset()  # a new trial: the previous trial's counters are no baseline
 
     def start(self, pid: int, params: dict) -> None:
         self._reset(pid)

@@ -14,6 +14,11 @@ size ``b``:
 and idle figures (0 %, 0 MiB used, power_idle_w) otherwise. ``fail_from_s`` makes every NVML call
 fail (NVML_ERROR_UNKNOWN) that many seconds after a trial starts; ``lost_at_s`` makes the GPU
 disappear (NVML_ERROR_GPU_IS_LOST): both exist to test the sampler's fault handling.
+
+``other_compute_pids`` / ``other_graphics_pids`` list imaginary other processes on the GPU (always,
+trial or not), in the compute and graphics process lists beside the trial's own: they test the
+sampler's ``gpu_other_processes``. Use PIDs above Linux's pid_max (4194304) so no real process of
+the trial can have them; a PID on both lists is one process.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from benchharness.errors import UserError
 from benchharness.telemetry.nvml import NvmlSampler
@@ -45,6 +50,15 @@ class FakeProfile(BaseModel):
     power_max_w: float = Field(250.0, gt=0)
     fail_from_s: float | None = Field(None, ge=0)
     lost_at_s: float | None = Field(None, ge=0)
+    other_compute_pids: tuple[int, ...] = ()
+    other_graphics_pids: tuple[int, ...] = ()
+
+    @field_validator("other_compute_pids", "other_graphics_pids")
+    @classmethod
+    def _positive(cls, pids: tuple[int, ...]) -> tuple[int, ...]:
+        if any(pid <= 0 for pid in pids):
+            raise ValueError("PIDs must be greater than 0")
+        return pids
 
 
 def load_profile(path: str | None) -> FakeProfile:
@@ -182,9 +196,15 @@ class FakeNvml:
 
     def nvmlDeviceGetComputeRunningProcesses(self, handle):
         self._check()
+        # Other processes' memory is unknown (None, as NVML says without the privilege to see it).
+        procs = [SimpleNamespace(pid=pid, usedGpuMemory=None) for pid in self.profile.other_compute_pids]
         if self._pid is None:
-            return []
-        return [SimpleNamespace(pid=self._pid, usedGpuMemory=int(self.used_mb() * MIB))]
+            return procs
+        return [SimpleNamespace(pid=self._pid, usedGpuMemory=int(self.used_mb() * MIB)), *procs]
+
+    def nvmlDeviceGetGraphicsRunningProcesses(self, handle):
+        self._check()
+        return [SimpleNamespace(pid=pid, usedGpuMemory=None) for pid in self.profile.other_graphics_pids]
 
 
 class FakeNvmlSampler(NvmlSampler):
@@ -203,3 +223,8 @@ class FakeNvmlSampler(NvmlSampler):
         samples = super().stop()
         self.nvml.set_workload(None, 0)
         return samples
+
+    def pid_visible(self, pid: int) -> bool:
+        """The fake's other processes are imaginary: they count as processes of this namespace."""
+        profile = self.nvml.profile
+        return pid in profile.other_compute_pids or pid in profile.other_graphics_pids or super().pid_visible(pid)

@@ -1,6 +1,9 @@
 """NVML sampler. Every NVML call goes through :meth:`NvmlSampler.query`: an error becomes a gap
 (``None``, counted per metric), never an exception in the run; a lost GPU stops that device's rows.
 
+Each row also says whether the trial had the machine to itself: ``host_other_cpu_pct`` (host CPU used
+outside the trial, ``host.py``) and ``gpu_other_processes`` (other PIDs in NVML's process lists).
+
 NVML's ``utilization.gpu`` is the percent of time one or more kernels was executing over the
 driver's sample period (1/6 s to 1 s), not SM occupancy: reports call it "kernel-busy %".
 """
@@ -13,9 +16,15 @@ import time
 import psutil
 
 from benchharness.telemetry.base import ThreadedSampler
+from benchharness.telemetry.host import HostLoad, process_cpu_s, process_tree
 
+# New columns go at the end: readers of older CSVs match on the leading ones.
 COLUMNS = ["t_monotonic", "device", "util_gpu_pct", "util_mem_pct", "mem_used_mb", "mem_total_mb",
-           "proc_mem_mb", "power_w", "energy_mj", "temp_c", "sm_clock_mhz", "clocks_event_reasons"]
+           "proc_mem_mb", "power_w", "energy_mj", "temp_c", "sm_clock_mhz", "clocks_event_reasons",
+           "host_other_cpu_pct", "gpu_other_processes"]
+
+FOREIGN_PIDS = ("GPU process lists name PIDs that are not processes here (a container with its own PID "
+                "namespace?): the trial cannot be told from other work, so gpu_other_processes is null")
 
 MIB = 2**20
 
@@ -64,6 +73,7 @@ class NvmlSampler(ThreadedSampler):
         self.nvml = nvml
         self.interval_s = interval_s
         self.clock = clock
+        self.host = HostLoad()
         self.devices = self._open_devices()
         if not self.devices:
             raise NvmlUnavailable("no GPU visible (CUDA_VISIBLE_DEVICES hides them all or the driver lists none)")
@@ -137,21 +147,31 @@ class NvmlSampler(ThreadedSampler):
     # -- one reading ----------------------------------------------------------------------------
 
     def read(self, t: float) -> list[dict]:
-        """One row per live device at time ``t``."""
+        """One row per live device at time ``t``. The host-wide and all-GPU figures
+        (``host_other_cpu_pct``, ``gpu_other_processes``) are the same on every device's row."""
         pids = self._process_tree()
-        rows = []
+        host_other = self.host.sample(t, process_cpu_s(pids))
+        rows, listed = [], []
         for dev in self.devices:
             if dev["lost"]:
                 continue
             try:
-                rows.append(self._read_device(dev, t, pids))
+                rows.append(self._read_device(dev, t, pids, listed))
             except DeviceLost as exc:
                 dev["lost"] = True
                 self.samples.lost.append(f"GPU {dev['index']} lost at t={t:.3f}: {exc}; no samples after")
+        gpu_other = self._other_gpu_processes(listed, pids)
+        for row in rows:
+            row.update(host_other_cpu_pct=host_other, gpu_other_processes=gpu_other)
         return rows
 
-    def _read_device(self, dev: dict, t: float, pids: set[int]) -> dict:
+    def _read_device(self, dev: dict, t: float, pids: set[int], listed: list[set[int]]) -> dict:
+        """One device's row; the PID sets of its process lists that could be read go to ``listed``."""
         nvml, h = self.nvml, dev["handle"]
+        # Either list may be unsupported (or missing from an old nvidia-ml-py): each is guarded alone.
+        compute = self.query("proc_mem", "nvmlDeviceGetComputeRunningProcesses", h)
+        graphics = self.query("graphics_procs", "nvmlDeviceGetGraphicsRunningProcesses", h)
+        listed.extend({p.pid for p in procs} for procs in (compute, graphics) if procs is not None)
         util = self.query("util", "nvmlDeviceGetUtilizationRates", h)
         mem = self.query_first(dev, "mem", [("nvmlDeviceGetMemoryInfo", h, getattr(nvml, "nvmlMemory_v2", 0x02000028)),
                                             ("nvmlDeviceGetMemoryInfo", h)])
@@ -165,7 +185,7 @@ class NvmlSampler(ThreadedSampler):
             "util_mem_pct": util.memory if util else None,
             "mem_used_mb": mem.used / MIB if mem else None,
             "mem_total_mb": mem.total / MIB if mem else None,
-            "proc_mem_mb": self._process_memory_mb(h, pids),
+            "proc_mem_mb": _own_memory_mb(compute, pids),
             "power_w": power_mw / 1000.0 if power_mw is not None else None,
             "energy_mj": self.query("energy", "nvmlDeviceGetTotalEnergyConsumption", h),
             "temp_c": self.query("temp", "nvmlDeviceGetTemperature", h, getattr(nvml, "NVML_TEMPERATURE_GPU", 0)),
@@ -174,20 +194,37 @@ class NvmlSampler(ThreadedSampler):
         }
 
     def _process_tree(self) -> set[int]:
-        if self.pid is None:
-            return set()
-        try:
-            root = psutil.Process(self.pid)
-            return {self.pid} | {c.pid for c in root.children(recursive=True)}
-        except psutil.Error:
-            return {self.pid}
+        return process_tree(self.pid)
 
-    def _process_memory_mb(self, handle, pids: set[int]) -> float | None:
-        """The trial's own GPU memory where the driver reports it; None where it cannot be told
-        (no process of the trial listed, e.g. in a container with its own PID namespace)."""
-        procs = self.query("proc_mem", "nvmlDeviceGetComputeRunningProcesses", handle)
-        ours = [p.usedGpuMemory for p in procs or [] if p.pid in pids and p.usedGpuMemory is not None]
-        return sum(ours) / MIB if ours else None
+    def pid_visible(self, pid: int) -> bool:
+        """Whether ``pid`` is a process in this PID namespace (the fake overrides it for its own)."""
+        return psutil.pid_exists(pid)
+
+    def _other_gpu_processes(self, listed: list[set[int]], tree: set[int]) -> int | None:
+        """Distinct PIDs on the sampled GPUs that are neither the trial's tree nor this harness.
+
+        None when no process list could be read, and None when the lists name PIDs this namespace
+        does not have while none of ours is listed: in a container NVML reports host PIDs, so the
+        trial itself would be counted as "other" (a guess either way; not a figure).
+        """
+        if not listed:
+            return None
+        ours = tree | {self.host.own_pid}
+        on_gpu = set().union(*listed)
+        others = on_gpu - ours
+        # One of ours listed proves the PIDs are in our namespace; else each must exist here.
+        if not on_gpu & ours and not all(self.pid_visible(pid) for pid in others):
+            if FOREIGN_PIDS not in self.samples.lost:
+                self.samples.lost.append(FOREIGN_PIDS)
+            return None
+        return len(others)
+
+
+def _own_memory_mb(procs: list | None, pids: set[int]) -> float | None:
+    """The trial's own GPU memory (MiB) where the driver reports it; None where it cannot be told
+    (no process of the trial listed, e.g. in a container with its own PID namespace)."""
+    ours = [p.usedGpuMemory for p in procs or [] if p.pid in pids and p.usedGpuMemory is not None]
+    return sum(ours) / MIB if ours else None
 
 
 def _text(value) -> str | None:

@@ -12,6 +12,15 @@ from pathlib import Path
 from benchharness.epochs import percentile
 from benchharness.telemetry.base import TrialSamples
 
+# A trial is "busy" when the rest of the host used at least this share of ALL cores (mean over the
+# steady epochs). 25 %: on a 2-core box one busy core elsewhere is 50 % and on 4 cores 25 %, both
+# flagged: a whole core taken from a trial whose input pipeline, TF's inter-op threads and the
+# harness share a few cores moves throughput well beyond run-to-run noise. Background daemons, the
+# trial's own interrupts and a little steal stay a few % and pass. On large hosts (16+ cores) it takes
+# several busy cores to trip it: a deliberate choice against false alarms, and the figure itself
+# (host_other_cpu_pct) is always in the record for a stricter reader.
+BUSY_HOST_CPU_PCT = 25.0
+
 # Per source: which column is "utilization", which is "memory", and what they mean.
 METRICS = {
     "nvml": {"util": "util_gpu_pct", "mem": "mem_used_mb", "util_label": "GPU kernel-busy %"},
@@ -36,6 +45,11 @@ def _window(rows: list[dict], start: float | None, end: float | None) -> list[di
 
 def _values(rows: list[dict], column: str) -> list[float]:
     return [r[column] for r in rows if r.get(column) is not None]
+
+
+def _per_sample(rows: list[dict], column: str) -> list:
+    """One value per sample time: host-wide columns repeat on every device's row, counted once."""
+    return list({r["t_monotonic"]: r[column] for r in rows if r.get(column) is not None}.values())
 
 
 def _mean(values: list[float]) -> float | None:
@@ -94,15 +108,45 @@ def _figures(all_rows: list[dict], start: float | None, end: float | None, sourc
     energy, _ = energy_j(all_rows, start, end)
     return {"util_mean_pct": _mean(util), "util_p90_pct": percentile(util, 90),
             "mem_peak_mb": max(_values(rows, metric["mem"]), default=None),
-            "power_mean_w": _mean(power), "energy_j": energy}
+            "power_mean_w": _mean(power), "energy_j": energy,
+            "host_other_cpu_pct": _mean(_per_sample(rows, "host_other_cpu_pct"))}
 
 
-def summarize(samples: TrialSamples, epochs: list[dict], mem_total_mb: float | None) -> dict:
+def busy_verdict(host_other_pct: float | None, gpu_other_max: int | None,
+                 gpus: int = 1) -> tuple[bool | None, str | None]:
+    """(busy, reason in plain words) from the steady epochs' other load: ``host_other_pct`` (mean,
+    % of all cores) and ``gpu_other_max`` (most other processes seen on the GPUs at once). Busy if
+    either trips; None (not False) when neither was measured."""
+    reasons = []
+    if host_other_pct is not None and host_other_pct >= BUSY_HOST_CPU_PCT:
+        reasons.append(f"other processes used {host_other_pct:.0f} % of all CPU cores during the steady epochs")
+    if gpu_other_max:
+        noun = "process" if gpu_other_max == 1 else "processes"
+        reasons.append(f"{gpu_other_max} other {noun} ran on the {'GPU' if gpus == 1 else 'GPUs'}")
+    if reasons:
+        return True, "; ".join(reasons)
+    if host_other_pct is None and gpu_other_max is None:
+        return None, None
+    return False, None
+
+
+def _load(rows: list[dict], start: float | None, end: float | None) -> dict:
+    """Other load on the machine over the samples inside [start, end] (the steady epochs)."""
+    rows = _window(rows, start, end)
+    host = _per_sample(rows, "host_other_cpu_pct")
+    gpu_max = max(_per_sample(rows, "gpu_other_processes"), default=None)
+    busy, reason = busy_verdict(_mean(host), gpu_max, len({r["device"] for r in rows}))
+    return {"host_other_cpu_p90_pct": percentile(host, 90), "gpu_other_processes_max": gpu_max,
+            "busy": busy, "busy_reason": reason}
+
+
+def summarize(samples: TrialSamples, epochs: list[dict], mem_total_mb: float | None, warmup_epochs: int = 1) -> dict:
     """The record's ``telemetry``: utilization mean/p90, power and energy over the steady epochs
-    (all but the first), memory peak over the whole trial, samples per joule, and a per-epoch
-    breakdown. A figure with no samples behind it is None."""
+    (all after the ``warmup_epochs``), memory peak over the whole trial, samples per joule, other
+    load on the machine over the steady epochs (host CPU %, other GPU processes, ``busy`` and why),
+    and a per-epoch breakdown. A figure with no samples behind it is None."""
     rows = samples.rows
-    steady = epochs[1:]
+    steady = epochs[warmup_epochs:]
     start = steady[0].get("t_start_monotonic") if steady else None
     end = steady[-1].get("t_end_monotonic") if steady else None
     figures = _figures(rows, start, end, samples.source)
@@ -113,6 +157,7 @@ def summarize(samples: TrialSamples, epochs: list[dict], mem_total_mb: float | N
         "source": samples.source,
         "util_metric": metric["util_label"],
         **figures,
+        **_load(rows, start, end),
         "mem_peak_mb": max(_values(rows, metric["mem"]), default=None),
         "mem_total_mb": mem_total_mb,
         "energy_method": method,

@@ -9,7 +9,7 @@ from benchharness.worker.events import EventLog
 from benchharness.worker.model import as_float, compile_model
 
 
-def train_dense_first(model, dataset, params: dict, events: EventLog) -> dict | None:
+def train_dense_first(model, batches, params: dict, events: EventLog) -> dict | None:
     """``prune_after_dense_epochs``: train the dense model first, as the pruning guide does
     (not part of the timed epochs; its total time is reported apart)."""
     epochs = params.get("prune_after_dense_epochs") or 0
@@ -17,15 +17,17 @@ def train_dense_first(model, dataset, params: dict, events: EventLog) -> dict | 
         return None
     events.emit("pretrain_start", epochs=epochs)
     started = time.perf_counter()
-    history = model.fit(dataset, epochs=epochs, verbose=0)
+    history = model.fit(batches.dataset, epochs=epochs, steps_per_epoch=batches.steps_per_epoch, verbose=0)
     return {"epochs": epochs, "seconds": time.perf_counter() - started,
             "accuracy": as_float(history.history.get("accuracy", [None])[-1])}
 
 
-def prepare_pruning(keras, model, params: dict, runtime: dict, steps: int):
-    """For ``sparsity > 0``: wrap the prunable layers and recompile; returns (model, state or None)."""
+def prepare_pruning(keras, model, params: dict, runtime: dict, steps_per_epoch: int):
+    """For ``sparsity > 0``: wrap the prunable layers and recompile; returns (model, state or None).
+    A pruning trial has a fixed number of epochs (``plan.resolve_epochs``), hence a fixed step count."""
     if not params.get("sparsity"):
         return model, None
+    steps = steps_per_epoch * params["epochs"]
     from benchharness.pruning.keras import apply_pruning
     from benchharness.pruning.schedule import resolve_schedule
 

@@ -10,18 +10,25 @@ from benchharness.worker.model import as_float
 
 def make_epoch_timer(keras, events: EventLog, samples_per_epoch: int):
     """A Keras callback that times every epoch (perf_counter, seconds) and every step (ms), keeps
-    the epochs in ``.epochs`` and reports each as an ``epoch_end`` event with its step times."""
+    the epochs in ``.epochs`` and reports each as an ``epoch_end`` event with its step times.
+
+    An epoch's seconds run from the end of the previous epoch (epoch 0: from its start) to its own
+    end, so work Keras or a callback does between epochs is counted, not lost between windows: a
+    finite shuffled dataset once cost 2 s between epochs that no epoch showed."""
 
     class EpochTimer(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
             self._supports_tf_logs = True  # no per-step conversion of logs to numpy: no extra sync
             self.epochs: list[dict] = []
+            self.last_step_ms: list[float] = []  # the step times (ms) of the last finished epoch
+            self._previous_end: float | None = None
 
         def on_epoch_begin(self, epoch, logs=None):
             events.emit("epoch_start", epoch=epoch)
             self._step_ms: list[float] = []
-            self._t0 = self._last = time.perf_counter()
+            self._last = time.perf_counter()
+            self._t0 = self._last if self._previous_end is None else self._previous_end
 
         def on_train_batch_end(self, batch, logs=None):
             now = time.perf_counter()
@@ -29,11 +36,13 @@ def make_epoch_timer(keras, events: EventLog, samples_per_epoch: int):
             self._last = now
 
         def on_epoch_end(self, epoch, logs=None):
-            seconds = time.perf_counter() - self._t0
+            self._previous_end = time.perf_counter()
+            seconds = self._previous_end - self._t0
             logs = logs or {}
             entry = {"epoch": epoch, "seconds": seconds, "samples": samples_per_epoch, "steps": len(self._step_ms),
                      "loss": as_float(logs.get("loss")), "accuracy": as_float(logs.get("accuracy"))}
             self.epochs.append(entry)
+            self.last_step_ms = self._step_ms
             events.emit("epoch_end", **entry, step_times_ms=self._step_ms)
 
     return EpochTimer()

@@ -1,0 +1,66 @@
+"""When a trial stops measuring: the warm-up, then steady windows until the throughput interval is
+precise enough or a limit is reached (``benchharness.stats.stop_decision``), checked after each
+window inside ``fit``.
+
+Epoch 0 is always warm-up (tracing, autotuning); a later epoch is warm-up too while the step times
+have not settled by its end (``stats.warmup_settled``), up to ``MAX_WARMUP_EPOCHS``. With a fixed
+``epochs: N`` there is exactly one warm-up epoch and no stop rule (``stop_reason: fixed_epochs``).
+"""
+
+from __future__ import annotations
+
+import time
+
+MAX_WARMUP_EPOCHS = 3
+T_CONFIDENCE = 0.95
+
+
+def make_stop_rule(params: dict, t_table: dict | None):
+    """The trial's ``StopRule`` for ``epochs: auto`` (None for fixed epochs). ``t_table`` holds the
+    95 % t quantiles the parent computed, so the worker never imports scipy.stats."""
+    if params["epochs"] != "auto":
+        return None
+    from benchharness import stats
+
+    if t_table:
+        stats.use_t_quantiles(T_CONFIDENCE, {int(dof): q for dof, q in t_table.items()})
+    return stats.StopRule(params["min_steady_epochs"], params["max_epochs"], params["precision"],
+                          params["max_measure_s"])
+
+
+def make_adaptive_stop(keras, timer, rule):
+    """A callback placed right after the epoch timer: it decides where warm-up ends and, with a
+    ``rule``, stops ``fit`` once the windows answer it. ``.warmup_epochs`` and ``.stop_reason``
+    hold the outcome for the record."""
+    from benchharness import stats
+
+    class AdaptiveStop(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.warmup_epochs = 0
+            self.stop_reason = "fixed_epochs" if rule is None else None
+            self._windows: list[float] = []
+
+        def on_train_begin(self, logs=None):
+            self._started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if self._is_warmup(epoch):
+                self.warmup_epochs = epoch + 1
+                self._settled = rule is None or stats.warmup_settled(timer.last_step_ms)
+                return
+            last = timer.epochs[-1]
+            self._windows.append(last["samples"] / last["seconds"])
+            if rule is not None:
+                elapsed = time.perf_counter() - self._started
+                self.stop_reason = stats.stop_decision(self._windows, elapsed, epoch + 1, rule)
+                self.model.stop_training = self.stop_reason is not None
+
+        def _is_warmup(self, epoch: int) -> bool:
+            """Epoch 0 is; a later one is while every epoch before it was warm-up and the last of
+            them had not settled by its end."""
+            if epoch == 0:
+                return True
+            return self.warmup_epochs == epoch < MAX_WARMUP_EPOCHS and not self._settled
+
+    return AdaptiveStop()
