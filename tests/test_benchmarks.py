@@ -39,3 +39,12 @@ def test_data_pipeline_benchmark_runs():
 
 def test_report_render_benchmark_runs():
     assert "rendered a 10-trial run in " in run("report_render.py", "--trials", "10")
+
+
+def test_busy_answer_benchmark_runs(tmp_path):
+    scenario = tmp_path / "tiny.yaml"
+    scenario.write_text(f"name: tiny\ndefaults:\n  model: \"{BENCHMARKS.parent / 'tests' / 'helpers' / 'models.py'}:tiny_mlp\"\n"
+                        "  samples_per_epoch: 256\n  max_epochs: 4\n  timeout_s: 120\nsweep:\n  batch_size: [16, 64]\n")
+    out = run("busy_answer.py", "--scenario", str(scenario), "--on-s", "1", "--off-s", "1")
+    assert out.count("run 1: ") == 1 and out.count("run 2: ") == 1
+    assert "verdict: " in out

@@ -28,6 +28,27 @@ def cli(*args, cwd=REPO, **kwargs):
                           cwd=cwd, timeout=600, **kwargs)
 
 
+TAG = "BENCHHARNESS_E2E_TAG"
+
+
+def tagged_env(tag: str) -> dict:
+    """The environment for a CLI run whose workers :func:`workers_left` can tell apart from any other
+    benchharness worker on a shared machine (they inherit the tag)."""
+    return os.environ | {TAG: tag}
+
+
+def workers_left(tag: str) -> list:
+    """Worker processes still alive from the runs tagged ``tag``."""
+    left = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if "benchharness.worker" in " ".join(proc.info["cmdline"] or []) and proc.environ().get(TAG) == tag:
+                left.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return left
+
+
 def only_run_dir(parent: Path) -> Path:
     (run_dir,) = list(parent.iterdir())
     return run_dir
@@ -139,7 +160,7 @@ include:
   - {{model: "{model('not_a_model')}", timeout_s: 120}}
 """)
     started = time.monotonic()
-    result = cli("run", scenario, "--out", tmp_path / "results", "--no-report")
+    result = cli("run", scenario, "--out", tmp_path / "results", "--no-report", env=tagged_env(str(tmp_path)))
     assert result.returncode == 1
     hang, fail, wrong = records(only_run_dir(tmp_path / "results"))
     assert hang["status"] == "timeout" and "timeout_s=8" in hang["error"]
@@ -147,7 +168,7 @@ include:
     assert fail["status"] == "failed" and fail["error"].startswith("RuntimeError: this model is broken on purpose")
     assert wrong["status"] == "failed" and "not a tf_keras Model" in wrong["error"]
     assert time.monotonic() - started < 300
-    assert not [p for p in psutil.process_iter(["cmdline"]) if "benchharness.worker" in " ".join(p.info["cmdline"] or [])]
+    assert not workers_left(str(tmp_path))
 
 
 def test_ctrl_c_keeps_finished_records_and_resume_completes(tmp_path):
@@ -163,7 +184,8 @@ sweep:
 """)
     out = tmp_path / "results"
     proc = subprocess.Popen([sys.executable, "-m", "benchharness", "run", str(scenario), "--out", str(out), "--no-report"],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=tagged_env(str(tmp_path)))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (out.exists() and any(out.iterdir()) and records(only_run_dir(out))):
         time.sleep(0.2)
@@ -175,7 +197,7 @@ sweep:
     assert 1 <= len(kept) < 3 and all(r["status"] == "ok" for r in kept)
     resume_line = next(line for line in stderr.splitlines() if line.startswith("Resume with: "))
     assert resume_line == f"Resume with: benchharness run {scenario} --resume {run_dir}"
-    assert not [p for p in psutil.process_iter(["cmdline"]) if "benchharness.worker" in " ".join(p.info["cmdline"] or [])]
+    assert not workers_left(str(tmp_path))
 
     resumed = cli("run", scenario, "--resume", run_dir, "--no-report")
     assert resumed.returncode == 0, resumed.stderr
