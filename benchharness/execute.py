@@ -80,7 +80,7 @@ class Executor:
         return record
 
     def _spec(self, trial: Trial, events_path: Path) -> dict:
-        from benchharness.stats import t_quantiles
+        from benchharness.stats import CONFIDENCE, t_quantiles
 
         return {"trial_id": trial.trial_id, "params": trial.params, "runtime": self.runtime,
                 "events_path": str(events_path), "tensorboard_dir": str(self.run.tensorboard_dir(trial.trial_id)),
@@ -88,7 +88,7 @@ class Executor:
                 # TensorFlow's build info is asked of the first worker only.
                 "describe_environment": "tensorflow" not in self.run.info["environment"],
                 # The stop rule's t quantiles: the worker never imports scipy.stats (1.2 s).
-                "t_quantiles": t_quantiles(0.95, trial.params.get("max_epochs") or 20)}
+                "t_quantiles": t_quantiles(CONFIDENCE, trial.params.get("max_epochs") or 20)}
 
     def _telemetry(self, trial: Trial, samples, worker: WorkerRun) -> dict:
         from benchharness.epochs import epochs_from_events

@@ -37,14 +37,17 @@ def test_first_epoch_apart_median_of_steady():
 
 
 def test_windows_interval_against_scipy_and_by_hand():
+    import math
+
     from scipy import stats as sps
 
     # windows of 1000 samples at 10.0, 9.8, 10.2 s... as throughputs: 100, 102.04..., 98.04...
     epochs = [epoch(0, 20.0)] + [epoch(i + 1, s) for i, s in enumerate((10.0, 1000 / 102, 1000 / 98))]
     summary = summarize_epochs(epochs)
-    low, high = sps.t.interval(0.95, 2, loc=100.0, scale=2.0 / 3 ** 0.5)
+    # the median (100) with the mean's t half-width widened by sqrt(pi/2): the median's interval
+    low, high = sps.t.interval(0.95, 2, loc=100.0, scale=2.0 / 3 ** 0.5 * math.sqrt(math.pi / 2))
     assert summary["throughput_ci_sps"] == pytest.approx([low, high])
-    assert summary["throughput_ci_sps"] == pytest.approx([100 - 4.968275, 100 + 4.968275], abs=1e-5)  # t(.975,2)=4.302653
+    assert summary["throughput_ci_sps"] == pytest.approx([100 - 6.22681, 100 + 6.22681], abs=1e-5)  # t(.975,2)=4.302653
     assert summary["throughput_cv"] == pytest.approx(0.02)  # s = 2 over a mean of 100
 
 

@@ -220,3 +220,13 @@ def test_report_opens_in_headless_chromium_without_errors_or_network(reports, tm
     assert requests == [path.as_uri()]  # the page itself, nothing else
     assert heading == "fake_gpu_sweep" and svgs >= 4
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_a_busy_machine_and_a_drifting_trial_are_named():
+    records = records_for({64: 1000, 128: 2000})
+    records[0]["telemetry"] |= {"busy": True, "busy_reason": "other processes used 48 % of all CPU cores"}
+    records[1]["no_steady_state"] = True
+    flags = recommend(records).flags
+    assert "busy machine: batch 64 (trial t64-0): other processes used 48 % of all CPU cores" in flags
+    assert any(f.startswith("no steady state: batch 128 (trial t128-0)") for f in flags)
+    assert not any("busy" in f for f in recommend(records_for({64: 1000, 128: 2000})).flags)

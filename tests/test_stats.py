@@ -26,19 +26,25 @@ CURVES_PER_SHAPE = 250
 def test_interval_by_hand():
     iv = throughput_interval([100, 102, 98])
     t = 4.302652729749464  # t_{0.975, 2}
-    half = t * 2 / math.sqrt(3)  # s = 2
-    assert half == pytest.approx(4.968275, abs=1e-6)
+    half = t * 2 / math.sqrt(3) * math.sqrt(math.pi / 2)  # s = 2; the median's SE is sqrt(pi/2) x the mean's
+    assert half == pytest.approx(6.226810, abs=1e-6)
     assert (iv.mean, iv.median, iv.n) == (100, 100, 3)
     assert iv.low == pytest.approx(100 - half) and iv.high == pytest.approx(100 + half)
     assert iv.cv == pytest.approx(0.02)
     assert iv.half_width_rel == pytest.approx(half / 100)
 
 
+def test_the_interval_is_centred_on_the_median_it_qualifies():
+    # a skewed trace: 12 windows at 100, 7 dips to 50; the median (100) must lie inside its interval
+    iv = throughput_interval([100] * 12 + [50] * 7)
+    assert iv.median == 100 and iv.low < 100 < iv.high
+
+
 @pytest.mark.parametrize("confidence", [0.8, 0.95, 0.99])
 @pytest.mark.parametrize("n", [2, 5, 19])
 def test_interval_matches_scipy(confidence, n):
     x = np.random.default_rng(n).normal(1000, 30, n)
-    low, high = sps.t.interval(confidence, n - 1, loc=x.mean(), scale=sps.sem(x))
+    low, high = sps.t.interval(confidence, n - 1, loc=np.median(x), scale=sps.sem(x) * math.sqrt(math.pi / 2))
     iv = throughput_interval(x, confidence)
     assert iv.low == pytest.approx(low, rel=1e-12) and iv.high == pytest.approx(high, rel=1e-12)
     assert iv.median == pytest.approx(np.median(x)) and iv.cv == pytest.approx(x.std(ddof=1) / x.mean())
@@ -84,9 +90,9 @@ def test_stop_for_precision_needs_min_steady_epochs():
 
 
 def test_precision_is_judged_on_the_median_not_the_mean():
-    # half_width_rel ~ 1.8 %: inside +-2 % for the mean, not once widened by sqrt(pi/2) for the median.
+    # the mean's half-width is ~1.8 %: inside +-2 %, but not once widened by sqrt(pi/2) for the median.
     windows = [1000, 1017, 983, 1012, 988]
-    assert 0.016 < throughput_interval(windows).half_width_rel < 0.02
+    assert 0.02 < throughput_interval(windows).half_width_rel < 0.025
     assert stop_decision(windows, 5.0, 6, StopRule()) is None
     assert stop_decision(windows, 5.0, 6, StopRule(precision=0.025)) == "precision"
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 
 MAX_WARMUP_EPOCHS = 3
-T_CONFIDENCE = 0.95
 
 
 def make_stop_rule(params: dict, t_table: dict | None):
@@ -23,7 +22,7 @@ def make_stop_rule(params: dict, t_table: dict | None):
     from benchharness import stats
 
     if t_table:
-        stats.use_t_quantiles(T_CONFIDENCE, {int(dof): q for dof, q in t_table.items()})
+        stats.use_t_quantiles(stats.CONFIDENCE, {int(dof): q for dof, q in t_table.items()})
     return stats.StopRule(params["min_steady_epochs"], params["max_epochs"], params["precision"],
                           params["max_measure_s"])
 
