@@ -193,7 +193,7 @@ def recommend(records: list[dict], tolerance: float = 0.05) -> Recommendation:
 def trust_flags(records: list[dict]) -> list[str]:
     """Trials whose figure is fragile: windows that trend, or a machine that was busy."""
     flags = []
-    for r in records:
+    for r in (r for r in records if r["status"] == "ok"):
         name = f"batch {r['params'].get('batch_size')} (trial {r.get('trial_id')})"
         if r.get("no_steady_state"):
             flags.append(f"no steady state: {name}: its windows drift or shift level, so its median is not one "

@@ -90,16 +90,20 @@ def _with_tf_peak(telemetry: dict | None, result: dict | None) -> dict | None:
 def fixed_cost(worker: WorkerRun, epochs: list[dict]) -> dict:
     """``startup_s`` (spawn to data ready), ``after_fit_s`` (end of the fit to exit) and ``phases_s``:
     the time outside the timed epochs by phase, in seconds; the phases add up to ``wall_s`` minus
-    the epochs' seconds. A phase whose end mark is missing (a failed trial) is folded into the next."""
+    the epochs' seconds. A phase whose end mark is missing (a failed or timed-out trial) is folded
+    into the next one present, and the epochs' seconds come off whichever phase spans them."""
     phases, previous = {}, worker.spawned_monotonic
+    epochs_end = epochs[-1]["t_end_monotonic"] if epochs else None
+    timed = sum(e["seconds"] for e in epochs)
     for mark, phase in PHASE_MARKS:
         at = worker.mark(mark)
         if at is None:
             continue
         phases[phase] = at - previous
+        if timed and epochs_end is not None and epochs_end <= at:
+            phases[phase] -= timed  # this phase holds the timed epochs
+            timed = 0.0
         previous = at
-    if "fit_overhead" in phases:
-        phases["fit_overhead"] -= sum(e["seconds"] for e in epochs)
     ready, fit_end = worker.mark("ready"), worker.mark("fit_end")
     return {"startup_s": None if ready is None else ready - worker.spawned_monotonic,
             "after_fit_s": None if fit_end is None else worker.exited_monotonic - fit_end,
@@ -119,12 +123,14 @@ def utilization_of_peak(fields: dict, peak: dict | None) -> dict:
     return out
 
 
-# What must match for two trials to be compared as "the same training, dense vs pruned".
-PRUNING_PEERS = ("model", "dataset", "batch_size", "samples_per_epoch", "epochs")
+# What must match for two trials to be compared as "the same training, dense vs pruned". Not
+# ``epochs``: a pruning trial always runs fixed epochs while its dense peer may measure with
+# ``epochs: auto``, and both figures are per steady window.
+PRUNING_PEERS = ("model", "dataset", "batch_size", "samples_per_epoch")
 
 
 def dense_peer(record: dict, records: list[dict]) -> dict | None:
-    """The ok dense trial (sparsity 0) with the same model, dataset and batch size, same repeat if any."""
+    """The ok dense trial (sparsity 0) with the same ``PRUNING_PEERS`` params, same repeat if any."""
     key = tuple(record["params"].get(k) for k in PRUNING_PEERS)
     peers = [r for r in records if r["status"] == "ok" and not r["params"].get("sparsity")
              and tuple(r["params"].get(k) for k in PRUNING_PEERS) == key]

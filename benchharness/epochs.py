@@ -25,7 +25,7 @@ def summarize_epochs(epochs: list[dict], warmup_epochs: int = 1) -> dict:
     ``first_epoch_s`` and ``epoch_time_s`` (median of the windows); in samples per second,
     ``throughput_sps`` (median of the windows' throughputs), ``windows_sps`` and
     ``throughput_ci_sps`` ([low, high], 95 % Student t over the windows: narrower than the truth,
-    the windows of one process are autocorrelated); ``throughput_cv``; ``steady_windows``;
+    the windows of one process are autocorrelated); ``throughput_cv``; ``steady_windows`` (None, not 0, when there is none);
     ``no_steady_state`` (the windows trend: ``stats.has_trend``; None below the windows it needs);
     ``step_time_ms`` {p50, p90} over steady steps. What cannot be computed is None.
     """
@@ -38,8 +38,8 @@ def summarize_epochs(epochs: list[dict], warmup_epochs: int = 1) -> dict:
     return {
         "first_epoch_s": epochs[0]["seconds"] if epochs else None,
         "warmup_epochs": min(warmup_epochs, len(epochs)) if epochs else None,
-        "steady_windows": len(windows),
-        "windows_sps": windows,
+        "steady_windows": len(windows) if windows else None,
+        "windows_sps": windows or None,
         "epoch_time_s": statistics.median(e["seconds"] for e in steady) if steady else None,
         "throughput_sps": interval.median if interval else None,
         "throughput_ci_sps": [interval.low, interval.high] if interval and interval.n > 1 else None,

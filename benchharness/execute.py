@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from benchharness import SCHEMA_VERSION
 from benchharness.assemble import RunContext, WorkerRun, build_record
 from benchharness.plan import Trial
 from benchharness.process import kill_group, read_log_tail, spawn_worker
@@ -156,6 +157,10 @@ def open_run(loaded, trials: list[Trial], out_dir: Path, resume_dir: Path | None
         except OSError as exc:
             raise UserError(f"{out_dir}: cannot create a run directory there ({exc.strerror})") from None
     run = RunDir.open(resume_dir)
+    if run.stored_schema_version < SCHEMA_VERSION:
+        raise UserError(f"{run.path / 'run.json'}:1: schema_version: {run.stored_schema_version} was written by an "
+                        f"older benchharness (now {SCHEMA_VERSION}): its trials measured differently and have other "
+                        "ids; start a new run instead of resuming (report still reads it)")
     stored = run.info["scenario"]
     if stored["sha256"] != loaded.sha256:
         raise UserError(f"{run.path / 'run.json'}: scenario.sha256: {loaded.path} changed since this run "

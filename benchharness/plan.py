@@ -93,14 +93,16 @@ def resolve_epochs(params: dict) -> dict:
 def in_order(trials: list[Trial], order: str, seed: int) -> list[Trial]:
     """The run order: ``interleaved`` runs repeats in rounds (every point once per round, in sweep
     order), ``random`` a shuffle seeded by ``seed``, ``sequential`` the expansion's order (each
-    point's repeats back to back). The order depends only on its arguments, so a resumed run keeps it."""
+    point's repeats back to back). In each of them the dense trials (sparsity 0) of a round come
+    before its pruned ones: a pruned trial's ``throughput_vs_dense`` is computed once, when its
+    record is built, from the dense peer already stored. The order depends only on the arguments,
+    so a resumed run keeps it."""
     if order == "interleaved":
-        return sorted(trials, key=lambda t: t.repeat)  # stable: sweep order within a round
+        return sorted(trials, key=lambda t: (t.repeat, bool(t.params.get("sparsity"))))  # stable
+    ordered = list(trials)
     if order == "random":
-        shuffled = list(trials)
-        random.Random(seed).shuffle(shuffled)
-        return shuffled
-    return list(trials)
+        random.Random(seed).shuffle(ordered)
+    return sorted(ordered, key=lambda t: bool(t.params.get("sparsity")))
 
 
 def varying_keys(trials: list[Trial]) -> list[str]:

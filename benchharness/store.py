@@ -105,6 +105,7 @@ class RunDir:
     def __init__(self, path: Path):
         self.path = Path(path)
         self._info: dict | None = None
+        self.stored_schema_version: int | None = None  # run.json's as on disk, before any upgrade
 
     # -- creation and reopening ---------------------------------------------------------------
 
@@ -162,6 +163,7 @@ class RunDir:
         if not isinstance(version, int) or version > SCHEMA_VERSION:
             raise UserError(f"{path}:1: schema_version: {version!r} is newer than this "
                             f"benchharness understands ({SCHEMA_VERSION}); upgrade benchharness")
+        self.stored_schema_version = version
         return validated(RunInfo, upgrade_run_info(data), str(path))
 
     def update_info(self, **fields) -> None:

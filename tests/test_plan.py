@@ -91,3 +91,13 @@ def test_resume_keeps_the_interleaved_order(tmp_path, scenario_file):
         run.append_record(make_record(trial.trial_id, trial.params["batch_size"], repeat=trial.repeat))
     _, todo = open_run(loaded, make_plan(loaded).trials, tmp_path, run.path, warn=print)
     assert [(t.repeat, t.params["batch_size"]) for t in todo] == [(1, 64), (1, 128), (2, 32), (2, 64), (2, 128)]
+
+
+def test_dense_trials_run_before_the_pruned_ones_they_are_compared_with(scenario_file):
+    from benchharness.plan import make_plan
+
+    text = "name: p\norder: {order}\ndefaults:\n  epochs: 2\nsweep:\n  sparsity: [0.8, 0.5, 0.0]\n  batch_size: [32, 64]\n"
+    for order in ("interleaved", "sequential", "random"):
+        trials = make_plan(scenario_file(text.format(order=order), name=f"{order}.yaml")).trials
+        sparsities = [t.params["sparsity"] for t in trials]
+        assert sparsities[:2] == [0.0, 0.0] and 0.0 not in sparsities[2:], order

@@ -59,7 +59,7 @@ def test_later_warmup_epochs_are_not_windows():
 
 def test_no_steady_epoch_means_null_not_zero():
     summary = summarize_epochs([epoch(0, 5.0)])
-    assert summary["first_epoch_s"] == 5.0 and summary["steady_windows"] == 0
+    assert summary["first_epoch_s"] == 5.0 and summary["steady_windows"] is None and summary["windows_sps"] is None
     assert all(summary[k] is None for k in ("epoch_time_s", "throughput_sps", "throughput_ci_sps", "throughput_cv",
                                             "no_steady_state", "step_time_ms"))
     assert summarize_epochs([])["first_epoch_s"] is None
@@ -118,6 +118,20 @@ def test_builder_fills_every_field_and_times_the_phases():
     assert sum(phases.values()) + sum(e.seconds for e in record.epochs) == pytest.approx(record.wall_s)
     assert record.startup_s == pytest.approx(3.0) and record.after_fit_s == pytest.approx(1.75)
     assert all(not hasattr(e, "step_times_ms") for e in record.epochs)  # summarized, not stored
+
+
+def test_phases_add_up_for_a_trial_that_died_in_fit():
+    from benchharness.assemble import WorkerRun, fixed_cost
+    from helpers.records import worker_events
+
+    events = worker_events((2.0, 1.0, 1.0))[:-4]  # up to the last epoch_end: no fit_end, no result
+    worker = WorkerRun(events, -9, False, 99.0, events[-1]["t_monotonic"] + 0.5)
+    epochs = [{"seconds": e["seconds"], "t_end_monotonic": e["t_monotonic"]} for e in events if e["event"] == "epoch_end"]
+    figures = fixed_cost(worker, epochs)
+    wall = worker.exited_monotonic - worker.spawned_monotonic
+    assert sum(figures["phases_s"].values()) + 4.0 == pytest.approx(wall)
+    assert figures["phases_s"]["exit"] == pytest.approx(0.5 + 0.03)  # the epochs' gaps, and the death
+    assert figures["after_fit_s"] is None
 
 
 def test_builder_computes_derived_figures_once():

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +93,14 @@ def test_resume_refuses_a_changed_scenario(tmp_path, scenario_file):
     changed = scenario_file("name: r\nsweep:\n  batch_size: [32, 64]\n")
     with pytest.raises(UserError, match="scenario.sha256: .* changed since this run started"):
         open_run(changed, expand(changed.scenario), tmp_path, run.path, warn=print)
+
+
+def test_resume_refuses_a_run_directory_of_an_older_schema(tmp_path, scenario_file):
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(Path(__file__).parent / "golden" / "cpu_run", old)
+    loaded = scenario_file("name: r\nsweep:\n  batch_size: [32]\n")
+    with pytest.raises(UserError, match=r"run.json:1: schema_version: 1 was written by an older benchharness"):
+        open_run(loaded, expand(loaded.scenario), tmp_path, old, warn=print)
+    assert json.loads((old / "run.json").read_text())["schema_version"] == 1  # untouched
