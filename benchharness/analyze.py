@@ -25,6 +25,14 @@ def group_key(record: dict) -> tuple:
     return tuple(sorted((k, v) for k, v in record["params"].items() if k not in NOT_GROUPING))
 
 
+def curve_groups(records: list[dict]) -> list[list[dict]]:
+    """The records split into curves (``group_key``), in the order each curve first appears."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in records:
+        groups.setdefault(group_key(r), []).append(r)
+    return list(groups.values())
+
+
 def describe_group(records: list[dict]) -> str:
     """A short label of what a curve holds: model, dataset and any non-default pruning."""
     p = records[0]["params"]
@@ -148,15 +156,15 @@ def _doublings(points: list[BatchPoint]) -> list[Doubling]:
 
 def answer(points: list[BatchPoint], tolerance: float) -> stats.Answer:
     """``stats.decide`` over the points' intervals. A measured point with no interval (one trial
-    with a single window, e.g. a version-1 record) cannot be compared: the answer is undecided and
-    names every measured batch, with the median-based choice as the recommendation."""
-    measured = [p for p in points if p.throughput]
-    single = [p.batch_size for p in measured if p.interval is None]
+    with a single window) cannot be compared: the answer is undecided and names every measured
+    batch, with the median-based choice as the recommendation."""
+    figures = [stats.Point(p.batch_size, p.interval or _point_figure(p)) for p in points]
+    measured = [f for f in figures if f.interval is not None]
+    single = [p.batch_size for p in points if p.throughput and p.interval is None]
     if not single or len(measured) < 2:
-        return stats.decide([stats.Point(p.batch_size, p.interval or _point_figure(p)) for p in points], tolerance)
-    best = max(measured, key=lambda p: p.throughput)
-    chosen = next(p for p in measured if p.throughput >= (1 - tolerance) * best.throughput)
-    return stats.Answer(False, chosen.batch_size, tuple(p.batch_size for p in measured), best.batch_size,
+        return stats.decide(figures, tolerance)
+    chosen, best = stats.median_choice(measured, tolerance)
+    return stats.Answer(False, chosen, tuple(f.batch_size for f in measured), best,
                         f"batch {', '.join(map(str, single))} rest on a single steady window, so there is no "
                         "interval to compare; measure with epochs: auto (several windows) or repeats >= 2")
 
@@ -233,7 +241,8 @@ def _headline(rec: Recommendation) -> str:
     best, chosen, answer_ = rec.best, rec.recommended, rec.answer
     if not answer_.decided:
         span = answer_.indistinguishable
-        return (f"{rec.label}: undecided between batch {span[0]} and {span[-1]}: {answer_.reason}. "
+        where = f"at batch {span[0]}" if len(span) == 1 else f"between batch {span[0]} and {span[-1]}"
+        return (f"{rec.label}: undecided {where}: {answer_.reason}. "
                 f"By the medians alone it would be batch {chosen.batch_size} "
                 f"({chosen.throughput:,.0f} samples/s; best {best.throughput:,.0f} at batch {best.batch_size}).")
     first = next(p for p in rec.points if p.throughput)
@@ -261,13 +270,17 @@ def answer_json(rec: Recommendation) -> dict:
     answer_ = rec.answer
     return {"curve": rec.label, "decided": rec.decided,
             "recommended_batch": answer_.recommended_batch if answer_ else None,
+            "best_batch": answer_.best_batch if answer_ else None,
             "indistinguishable": list(answer_.indistinguishable) if answer_ else [],
-            "reason": answer_.reason if answer_ else rec.headline,
+            "reason": answer_.reason if answer_ else rec.headline, "flags": rec.flags,
             "points": [_point_json(p) for p in rec.points]}
 
 
 def _point_json(point: BatchPoint) -> dict:
+    """``n`` counts what the interval rests on: ``interval_over`` says repeats or one trial's windows."""
     interval = point.interval
     return {"batch_size": point.batch_size, "throughput_sps": point.throughput,
             "throughput_ci_sps": [interval.low, interval.high] if interval else None, "n": point.n,
-            "statuses": point.statuses}
+            "interval_over": None if interval is None else ("repeats" if len(point.throughputs) >= 2 else "windows"),
+            "statuses": point.statuses,
+            "stop_reasons": [r.get("stop_reason") for r in point.records]}

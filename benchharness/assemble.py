@@ -42,6 +42,15 @@ class WorkerRun:
     def last(self, name: str) -> dict | None:
         return next((e for e in reversed(self.events) if e["event"] == name), None)
 
+    @property
+    def measurement(self) -> dict:
+        """The worker's measurement facts (``warmup_epochs``, ``stop_reason``); empty if it never reported."""
+        return (self.last("result") or {}).get("measurement") or {}
+
+    @property
+    def warmup_epochs(self) -> int:
+        return self.measurement.get("warmup_epochs") or 1
+
     def mark(self, name: str) -> float | None:
         """When the phase mark ``name`` happened (s, monotonic); None if it never did."""
         if name == "exit":
@@ -67,12 +76,10 @@ def build_record(trial, worker: WorkerRun, telemetry: dict | None, context: RunC
     result = worker.last("result")
     status, error = classify(result, worker.returncode, worker.timed_out, worker.log_tail, trial.params["timeout_s"])
     epochs = epochs_from_events(worker.events)
-    measurement = (result or {}).get("measurement") or {}
     fields = {"schema_version": SCHEMA_VERSION, "trial_id": trial.trial_id, "repeat": trial.repeat,
               "status": status, "error": error, "params": dict(trial.params),
               "epochs": [{k: v for k, v in e.items() if k != "step_times_ms"} for e in epochs],
-              **summarize_epochs(epochs, measurement.get("warmup_epochs") or 1),
-              "stop_reason": measurement.get("stop_reason"), **{key: (result or {}).get(key) for key in WORKER_FIELDS},
+              **summarize_epochs(epochs, worker.warmup_epochs), "stop_reason": worker.measurement.get("stop_reason"), **{key: (result or {}).get(key) for key in WORKER_FIELDS},
               "telemetry": _with_tf_peak(telemetry, result), "wall_s": worker.exited_monotonic - worker.spawned_monotonic,
               **fixed_cost(worker, epochs)}
     fields.update(utilization_of_peak(fields, context.peak))

@@ -90,12 +90,9 @@ def interval_text(interval: list[float] | None) -> str:
 
 def print_answers(records: list[dict]) -> None:
     """Each curve's answer in words: decided, or undecided with the batches the data cannot separate."""
-    from benchharness.analyze import group_key, recommend
+    from benchharness.analyze import curve_groups, recommend
 
-    groups: dict[tuple, list[dict]] = {}
-    for r in records:
-        groups.setdefault(group_key(r), []).append(r)
-    for curve in groups.values():
+    for curve in curve_groups(records):
         rec = recommend(curve)
         out.print(f"[bold]{'Decided' if rec.decided else 'Undecided'}:[/] ", end="")
         say(out, rec.headline)

@@ -97,8 +97,7 @@ class Executor:
 
         write_csv(samples, self.run.samples_path(trial.trial_id))
         total = total_memory_mb(samples) if samples.source != "cpu" else host_memory_mb()
-        warmup = ((worker.last("result") or {}).get("measurement") or {}).get("warmup_epochs") or 1
-        return summarize(samples, epochs_from_events(worker.events), total, warmup)
+        return summarize(samples, epochs_from_events(worker.events), total, worker.warmup_epochs)
 
     def _spawn_and_wait(self, trial: Trial, spec: dict, events: EventsReader) -> tuple[WorkerRun, object]:
         """Run the worker to its end; returns how it went and the samples (None without a sampler)."""

@@ -18,7 +18,7 @@ Version history (``store`` upgrades older run directories when it reads them):
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -167,7 +167,7 @@ class TrialRecord(Part):
     windows_sps: list[float] | None = Field(description="throughput of each steady window, samples/s")
     epoch_time_s: float | None = Field(description="median of the steady epochs")
     throughput_sps: float | None = Field(description="median of the windows' throughputs, samples/s")
-    throughput_ci_sps: list[float] | None = Field(
+    throughput_ci_sps: Annotated[list[float], Field(min_length=2, max_length=2)] | None = Field(
         description="[low, high] 95 % Student t interval of steady throughput over the windows, samples/s; "
                     "narrower than the truth (one process's windows are autocorrelated); null below 2 windows")
     throughput_cv: float | None = Field(description="coefficient of variation of the windows' throughputs")

@@ -61,7 +61,7 @@ import numpy as np
 
 __all__ = [
     "Interval", "throughput_interval", "t_quantiles", "use_t_quantiles", "trial_level_interval", "has_trend", "StopRule",
-    "stop_decision", "warmup_settled", "Point", "Answer", "decide", "classify",
+    "stop_decision", "warmup_settled", "Point", "Answer", "decide", "classify", "median_choice",
 ]
 
 # has_trend: below this many windows a halves comparison has too few points per half to test.
@@ -242,7 +242,7 @@ class StopRule:
     max_epochs: cap on epochs in all, warm-up included.
     precision: target relative half-width of the 95 % interval of the trial's figure, the median
         (0.02 = +-2 %); see `stop_decision` for how that interval is estimated.
-    max_measure_s: cap on the seconds spent measuring, or None for no cap."""
+    max_measure_s: cap on the seconds spent in ``fit`` (warm-up included), or None for no cap."""
 
     min_steady_epochs: int = 3
     max_epochs: int = 20
@@ -324,8 +324,9 @@ def classify(points: Sequence[Point], tolerance: float = 0.05) -> dict[int, str]
     return out
 
 
-def _median_choice(measured: list[Point], tolerance: float) -> tuple[int, int]:
-    """(recommended, best) by the point estimates alone: the rule without the intervals."""
+def median_choice(measured: Sequence[Point], tolerance: float) -> tuple[int, int]:
+    """(recommended, best) by the point estimates alone: the rule without the intervals. Every point
+    must have an interval (its ``median`` is the figure)."""
     best = max(measured, key=lambda p: (p.interval.median, -p.batch_size))
     line = (1 - tolerance) * best.interval.median
     chosen = next(p for p in measured if p.interval.median >= line)
@@ -343,7 +344,7 @@ def decide(points: Sequence[Point], tolerance: float = 0.05) -> Answer:
     measured = [p for p in ordered if p.interval is not None]
     if not measured:
         return Answer(False, None, (), None, "no batch size has an ok measurement, so there is no answer")
-    chosen, best = _median_choice(measured, tolerance)
+    chosen, best = median_choice(measured, tolerance)
     if len(measured) == 1:
         return _single_point(ordered, chosen)
     status = classify(measured, tolerance)

@@ -20,6 +20,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from benchharness import SCHEMA_VERSION, __version__
+from benchharness.atomic import write_json_atomically
 from benchharness.errors import UserError
 from benchharness.upgrade import upgrade_records, upgrade_run_info
 
@@ -89,14 +90,6 @@ def validated(model, data: dict, where: str) -> dict:
         key = ".".join(str(part) for part in first["loc"]) or "(top level)"
         raise UserError(f"{where}: {key}: {first['msg'].lower()}; not a valid {model.__name__} "
                         f"(schema_version {data.get('schema_version')!r})") from None
-
-
-def write_json_atomically(path: Path, data) -> None:
-    """Replace ``path`` whole or not at all (write a temporary file, then rename): a process killed
-    mid-write leaves the old file, or none, never half a document."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 class RunDir:

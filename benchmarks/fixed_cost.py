@@ -12,7 +12,7 @@ interleaved rounds (bare, trial, trial, bare, ...: drift hits both sides alike):
 Target: outside-the-epochs <= bare spawn-to-import + 1.5 s (medians). It also prints what each
 optional import (tfmot, tensorboard, pandas) costs a worker and which of them a dense trial's code loads.
 
-Usage: python benchmarks/fixed_cost.py [--rounds 3] [--samples 2048]
+Usage: python benchmarks/fixed_cost.py [--rounds 4] [--samples 2048] [--skip-imports]
 """
 
 from __future__ import annotations

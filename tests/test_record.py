@@ -174,10 +174,11 @@ def test_published_schema_matches_the_models(name):
     assert committed == json_schema(name), f"run: benchharness schema {name} > docs/schema/{name}.schema.json"
 
 
-def test_schema_verb_prints_the_committed_file():
-    printed = subprocess.run([sys.executable, "-m", "benchharness", "schema", "run"], capture_output=True,
+@pytest.mark.parametrize("name", ["trial-record", "run"])
+def test_schema_verb_prints_the_committed_file(name):
+    printed = subprocess.run([sys.executable, "-m", "benchharness", "schema", name], capture_output=True,
                              text=True, check=True, cwd=REPO).stdout
-    assert json.loads(printed) == json.loads((REPO / "docs" / "schema" / "run.schema.json").read_text())
+    assert json.loads(printed) == json.loads((REPO / "docs" / "schema" / f"{name}.schema.json").read_text())
 
 
 @pytest.mark.parametrize("golden", GOLDEN, ids=lambda p: p.name)
@@ -207,6 +208,7 @@ def test_upgrade_computes_throughput_vs_dense_for_version_1():
     (lambda r: r.update(throughput_sps="fast"), "throughput_sps"),
     (lambda r: r["epochs"][0].update(seconds=None), "epochs.0.seconds"),
     (lambda r: r.update(surprise=1), "surprise"),
+    (lambda r: r.update(throughput_ci_sps=[1.0, 2.0, 3.0]), "throughput_ci_sps"),
 ])
 def test_a_bad_record_fails_validation(change, key):
     import jsonschema

@@ -159,8 +159,10 @@ def test_answer_json_for_scripts():
     data = answer_json(recommend(records_for(KNEE, half_width=0.005)))
     assert data["curve"] == "m on synthetic" and data["decided"] is True and data["recommended_batch"] == 128
     assert data["indistinguishable"] == [128]
+    assert data["best_batch"] == 512 and data["flags"] == ["noise: batch 256 -> 512 (+0.6%): their intervals overlap"]
     assert data["points"][2] == {"batch_size": 128, "throughput_sps": 3000,
-                                 "throughput_ci_sps": pytest.approx([2985.0, 3015.0]), "n": 5, "statuses": ["ok"]}
+                                 "throughput_ci_sps": pytest.approx([2985.0, 3015.0]), "n": 5,
+                                 "interval_over": "windows", "statuses": ["ok"], "stop_reasons": [None]}
 
 
 def test_flat_curve_recommends_the_smallest():

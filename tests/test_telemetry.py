@@ -299,26 +299,23 @@ def test_fake_nvml_other_processes_are_counted_once_and_make_the_trial_busy():
         (row,) = sampler.read(clock())
         sampler.samples.rows.append(row)  # what the polling thread does
         clock.t += 0.5
-    assert row["gpu_other_processes"] == 3  # 5000002 is on both lists: one process
+    assert row["gpu_other_processes"] == 2  # the compute list only: 5000003 (graphics: a display) is not load
     assert row["proc_mem_mb"] == 812 and sum(sampler.samples.gaps.values()) == 0
     epochs = [{"epoch": i, "samples": 100, "t_start_monotonic": 100.0 + i, "t_end_monotonic": 101.0 + i}
               for i in range(3)]
     t = summarize(sampler.samples, epochs, 8192)
-    assert t["gpu_other_processes_max"] == 3 and t["busy"] is True
-    assert "3 other processes ran on the GPU" in t["busy_reason"]
+    assert t["gpu_other_processes_max"] == 2 and t["busy"] is True
+    assert "2 other processes ran on the GPU" in t["busy_reason"]
     assert t["host_other_cpu_pct"] is not None and t["host_other_cpu_p90_pct"] is not None
 
 
-def test_gpu_process_lists_guarded_one_by_one(monkeypatch):
+def test_gpu_process_list_unsupported_is_not_measured(monkeypatch):
     clock = FakeClock()
     sampler = sampler_at(clock, **OTHERS)
-    monkeypatch.setattr(sampler.nvml, "nvmlDeviceGetGraphicsRunningProcesses",
-                        lambda h: (_ for _ in ()).throw(NVMLError(3)))  # Not Supported
-    assert sampler.read(clock())[0]["gpu_other_processes"] == 2  # the compute list alone
-    assert sampler.samples.gaps["graphics_procs"] == 1
+    assert sampler.read(clock())[0]["gpu_other_processes"] == 2
     monkeypatch.setattr(sampler.nvml, "nvmlDeviceGetComputeRunningProcesses",
                         lambda h: (_ for _ in ()).throw(NVMLError(3)))
-    assert sampler.read(clock())[0]["gpu_other_processes"] is None  # neither list: not measured
+    assert sampler.read(clock())[0]["gpu_other_processes"] is None  # no list: not measured
 
 
 def test_gpu_pids_from_another_namespace_are_not_counted(monkeypatch):

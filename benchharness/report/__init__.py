@@ -14,7 +14,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from benchharness import __version__
-from benchharness.analyze import group_key, recommend
+from benchharness.analyze import curve_groups, recommend
 from benchharness.errors import UserError
 from benchharness.store import RunDir
 
@@ -61,10 +61,7 @@ def curves(runs: list[LoadedRun], tolerance: float):
     """One recommendation per curve (trials differing only in batch size), per run."""
     out = []
     for run in runs:
-        groups: dict[tuple, list[dict]] = {}
-        for r in run.records:
-            groups.setdefault(group_key(r), []).append(r)
-        for records in groups.values():
+        for records in curve_groups(run.records):
             rec = recommend(records, tolerance)
             if len(runs) > 1:
                 rec.label = f"{run.name}: {rec.label}"
@@ -191,7 +188,10 @@ def answers(paths: list[Path], tolerance: float = 0.05) -> list[dict]:
     """Every curve's answer as plain data (``report --format json``). Raises UserError like ``render``."""
     from benchharness.analyze import answer_json
 
-    return [answer_json(rec) for rec in curves(load_runs(paths), tolerance)]
+    runs = load_runs(paths)
+    if not any(run.records for run in runs):
+        raise UserError(f"{paths[0]}: no trial records yet (trials.jsonl is empty)")
+    return [answer_json(rec) for rec in curves(runs, tolerance)]
 
 
 def _environment_jinja() -> Environment:

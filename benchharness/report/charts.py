@@ -62,7 +62,8 @@ def epoch_time_vs_utilization(recommendations) -> str:
             twin.grid(False)
         if rec.recommended:
             ax.axvline(rec.recommended.batch_size, color=PALETTE[2], lw=1.5, ls=":")
-            ax.annotate(f"recommended: {rec.recommended.batch_size}", (rec.recommended.batch_size, 0),
+            label = "recommended" if rec.decided else "undecided; medians say"
+            ax.annotate(f"{label}: {rec.recommended.batch_size}", (rec.recommended.batch_size, 0),
                         xytext=(4, 6), textcoords="offset points", color=PALETTE[2], fontsize=9)
         ax.set_title(rec.label, fontsize=11)
     fig.tight_layout()

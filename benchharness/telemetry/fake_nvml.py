@@ -17,8 +17,9 @@ disappear (NVML_ERROR_GPU_IS_LOST): both exist to test the sampler's fault handl
 
 ``other_compute_pids`` / ``other_graphics_pids`` list imaginary other processes on the GPU (always,
 trial or not), in the compute and graphics process lists beside the trial's own: they test the
-sampler's ``gpu_other_processes``. Use PIDs above Linux's pid_max (4194304) so no real process of
-the trial can have them; a PID on both lists is one process.
+sampler's ``gpu_other_processes``, which counts the compute list only (a display server is on the
+graphics list of any workstation). Use PIDs above Linux's pid_max (4194304) so no real process of
+the trial can have them.
 """
 
 from __future__ import annotations

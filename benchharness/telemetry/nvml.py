@@ -168,10 +168,11 @@ class NvmlSampler(ThreadedSampler):
     def _read_device(self, dev: dict, t: float, pids: set[int], listed: list[set[int]]) -> dict:
         """One device's row; the PID sets of its process lists that could be read go to ``listed``."""
         nvml, h = self.nvml, dev["handle"]
-        # Either list may be unsupported (or missing from an old nvidia-ml-py): each is guarded alone.
+        # Only the compute list: another training job competes for the GPU, while the graphics list
+        # holds the display server on any workstation, which would flag every trial as busy.
         compute = self.query("proc_mem", "nvmlDeviceGetComputeRunningProcesses", h)
-        graphics = self.query("graphics_procs", "nvmlDeviceGetGraphicsRunningProcesses", h)
-        listed.extend({p.pid for p in procs} for procs in (compute, graphics) if procs is not None)
+        if compute is not None:
+            listed.append({p.pid for p in compute})
         util = self.query("util", "nvmlDeviceGetUtilizationRates", h)
         mem = self.query_first(dev, "mem", [("nvmlDeviceGetMemoryInfo", h, getattr(nvml, "nvmlMemory_v2", 0x02000028)),
                                             ("nvmlDeviceGetMemoryInfo", h)])

@@ -14,5 +14,6 @@ One module per concern, in the order a trial uses them:
 - ``events``: the JSON-lines events file the parent reads.
 - ``trial``: the order of all of the above.
 
-Nothing here is imported by the parent except ``events`` names: the parent never imports TensorFlow.
+The parent imports nothing from here: it starts ``python -m benchharness.worker`` and reads the
+events file, and never imports TensorFlow.
 """

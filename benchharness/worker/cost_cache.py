@@ -29,7 +29,7 @@ def measure_cost(tf, model, runtime: dict, cache_dir: str | None = None) -> dict
         print(f"benchharness: FLOPs not counted: {type(exc).__name__}: {exc}", file=sys.stderr)
         return None
     if cached is not None:
-        from benchharness.store import write_json_atomically
+        from benchharness.atomic import write_json_atomically
 
         cached.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomically(cached, cost)  # a trial killed mid-write leaves no half-written count

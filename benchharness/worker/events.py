@@ -3,7 +3,8 @@
 JSON lines, each with ``event`` and ``t_monotonic`` (``time.monotonic()``: one clock for every
 process on a Linux host, shared with the parent's sampler). Events in a trial's order: ``started``,
 ``imported``, ``built``, ``costed``, ``ready``, (``pretrain_start``), ``fit_start``, ``epoch_start``
-/ ``epoch_end`` per epoch, ``fit_end``, ``evaluated``, (``export_start``), ``result``.
+/ ``epoch_end`` per epoch, ``fit_end``, ``summaries_written``, ``evaluated``, (``export_start``),
+``result``.
 """
 
 from __future__ import annotations

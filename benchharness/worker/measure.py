@@ -33,12 +33,15 @@ def make_adaptive_stop(keras, timer, rule):
     hold the outcome for the record."""
     from benchharness import stats
 
+    # Warm-up never eats the windows the stop rule needs (validation only checks for one warm-up epoch).
+    warmup_cap = MAX_WARMUP_EPOCHS if rule is None else min(MAX_WARMUP_EPOCHS, rule.max_epochs - rule.min_steady_epochs)
+
     class AdaptiveStop(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
             self.warmup_epochs = 0
             self.stop_reason = "fixed_epochs" if rule is None else None
-            self._windows: list[float] = []
+            self._windows: list[float] = []  # throughputs of the steady windows so far (epochs: auto)
 
         def on_train_begin(self, logs=None):
             self._started = time.perf_counter()
@@ -48,9 +51,9 @@ def make_adaptive_stop(keras, timer, rule):
                 self.warmup_epochs = epoch + 1
                 self._settled = rule is None or stats.warmup_settled(timer.last_step_ms)
                 return
-            last = timer.epochs[-1]
-            self._windows.append(last["samples"] / last["seconds"])
             if rule is not None:
+                last = timer.epochs[-1]
+                self._windows.append(last["samples"] / last["seconds"])
                 elapsed = time.perf_counter() - self._started
                 self.stop_reason = stats.stop_decision(self._windows, elapsed, epoch + 1, rule)
                 self.model.stop_training = self.stop_reason is not None
@@ -60,6 +63,6 @@ def make_adaptive_stop(keras, timer, rule):
             them had not settled by its end."""
             if epoch == 0:
                 return True
-            return self.warmup_epochs == epoch < MAX_WARMUP_EPOCHS and not self._settled
+            return self.warmup_epochs == epoch < warmup_cap and not self._settled
 
     return AdaptiveStop()
