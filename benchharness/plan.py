@@ -168,6 +168,10 @@ def _trial_problems(scenario: Scenario, p: dict) -> list[tuple[Path_, str]]:
     for option in MODEL_OPTIONS:
         if spec is not None and p[option] is not None and option not in spec.options:
             problems.append((_origin(scenario, option, p[option]), f"model {p['model']!r} does not read {option}"))
+    if p["sparsity"] and p["samples_per_epoch"] == "auto":
+        problems.append((_origin(scenario, "samples_per_epoch", "auto"),
+                         "pruning needs a fixed step count: set samples_per_epoch to a number (or null) "
+                         "for trials with sparsity > 0"))
     if p["epochs"] == "auto" and p["max_epochs"] < p["min_steady_epochs"] + 1:
         problems.append((_origin(scenario, "max_epochs", p["max_epochs"]),
                          f"must leave room for a warm-up epoch and min_steady_epochs ({p['min_steady_epochs']}): "
@@ -226,8 +230,8 @@ def _schedule_warning(loaded: LoadedScenario, p: dict) -> str | None:
     from benchharness.datasets import train_samples
     from benchharness.pruning.schedule import reached_sparsity, resolve_schedule, total_steps
 
-    if not p["sparsity"] or p["end_step"] is None and p["begin_step"] == 0:
-        return None  # the default end_step always lands on the pruning grid
+    if not p["sparsity"] or p["end_step"] is None and p["begin_step"] == 0 or p["samples_per_epoch"] == "auto":
+        return None  # the default end_step always lands on the pruning grid; auto is an error for pruning
     samples = train_samples(p["dataset"], p["samples_per_epoch"])
     if samples is None:
         return None

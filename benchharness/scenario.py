@@ -45,7 +45,8 @@ PARAM_EXPECT = {
     "max_epochs": "must be an integer >= 3 (the cap on epochs with epochs: auto, warm-up included)",
     "precision": "must be a number in (0, 1) (target relative half-width of the 95 % interval)",
     "max_measure_s": "must be a positive number of seconds or null",
-    "samples_per_epoch": "must be a positive integer or null",
+    "samples_per_epoch": "must be a positive integer, auto or null",
+    "window_s": "must be a positive number of seconds (the shortest measurement window with samples_per_epoch: auto)",
     "batch_size": "must be a positive integer",
     "sparsity": "must be a number in [0, 1)",
     "optimizer": "must be one of adam, sgd, rmsprop, adamw",
@@ -82,7 +83,9 @@ class Params(BaseModel):
     max_epochs: Annotated[int, Field(ge=3)] = 20
     precision: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.02
     max_measure_s: Annotated[float, Field(gt=0.0)] | None = None
-    samples_per_epoch: Annotated[int, Field(gt=0)] | None = None
+    # auto: size each measurement window from the warm-up's step time to last at least window_s.
+    samples_per_epoch: Literal["auto"] | Annotated[int, Field(gt=0)] | None = None
+    window_s: Annotated[float, Field(gt=0.0)] = 2.0
     batch_size: Annotated[int, Field(gt=0)] = 32
     sparsity: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     optimizer: Literal["adam", "sgd", "rmsprop", "adamw"] = "adam"

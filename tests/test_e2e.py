@@ -253,3 +253,23 @@ def test_pruning_sweep_reproduces_the_guide(tmp_path):
     assert dense["eval"]["accuracy"] - pruned["eval"]["accuracy"] <= 0.02
     assert abs(pruned["tflite_accuracy"]["quant"] - pruned["eval"]["accuracy"]) <= 0.005
     assert pruned["pruning"]["throughput_vs_dense"] is not None
+
+
+def test_auto_windows_are_counted_in_whole_batches(tmp_path):
+    scenario = tmp_path / "auto.yaml"
+    scenario.write_text(f"""
+name: e2e-auto
+defaults:
+  model: "{model('tiny_mlp')}"
+  samples_per_epoch: auto
+  window_s: 0.2
+  max_epochs: 4
+  batch_size: 32
+""")
+    result = cli("run", scenario, "--out", tmp_path / "results", "--no-report")
+    assert result.returncode == 0, result.stderr
+    (record,) = records(only_run_dir(tmp_path / "results"))
+    warmup, *windows = record["epochs"]
+    assert warmup["steps"] == 20 and warmup["samples"] == 20 * 32  # AUTO_WARMUP_STEPS
+    assert len({w["steps"] for w in windows}) == 1 and all(w["samples"] == w["steps"] * 32 for w in windows)
+    assert record["steady_windows"] == len(windows) == 3 and record["stop_reason"] in ("precision", "max_epochs")

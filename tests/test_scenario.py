@@ -62,6 +62,7 @@ EXPECTED = {
     "38_application_input_size.yaml": ["{f}:4: defaults.dataset: model 'mobilenet_v2' takes 224x224x3 inputs; dataset 'cifar10' has 32x32x3 (set input_size)"],
     "39_max_epochs_too_few.yaml": ["{f}:4: defaults.max_epochs: must leave room for a warm-up epoch and min_steady_epochs (5): at least 6, got 4"],
     "40_bad_order.yaml": ["{f}:2: order: must be interleaved, random or sequential, got 'shuffled'"],
+    "41_auto_samples_with_pruning.yaml": ["{f}:4: defaults.samples_per_epoch: pruning needs a fixed step count: set samples_per_epoch to a number (or null) for trials with sparsity > 0"],
     "37_bad_schedule_name.yaml": ["{f}:4: defaults.pruning_schedule: must be polynomial or constant, got 'cubic'"],
 }
 

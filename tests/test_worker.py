@@ -128,3 +128,13 @@ def test_user_reference_errors_name_the_reference():
         resolve_builder("tests/helpers/models.py:nope")
     with pytest.raises(ValueError, match="'no_such_module_xyz:f': import failed: ModuleNotFoundError"):
         resolve_builder("no_such_module_xyz:f")
+
+
+def test_auto_windows_are_sized_from_the_warmups_settled_steps():
+    from benchharness.worker.measure import window_steps
+
+    # the first half (tracing: 500 ms, then 40 ms) is ignored; settled steps take 10 ms
+    steps = [500.0] + [40.0] * 9 + [10.0] * 10
+    assert window_steps(steps, 2.0) == 200
+    assert window_steps(steps, 0.001) == 1  # never an empty window
+    assert window_steps([], 2.0) == 1

@@ -31,6 +31,11 @@ class Data:
     y_test: np.ndarray | None
 
 
+# With ``samples_per_epoch: auto`` windows are counted in steps over a repeated, reshuffled pool:
+# synthetic data needs no more rows than this (a 224x224x3 pool is then 1.2 GB, not 36 GB).
+AUTO_SYNTHETIC_ROWS = 2048
+
+
 def _keras_load(name: str, params: dict):
     """Call the ``tf_keras.datasets`` loader with the cache directory made explicit."""
     from tf_keras import datasets
@@ -100,7 +105,8 @@ def load_dataset(name: str, params: dict, input_shape: tuple[int, ...], input_ki
     if name == "synthetic":
         from benchharness.datasets.synthetic import make_synthetic
 
-        x, y = make_synthetic(input_shape, classes, limit or 60000, params["seed"], input_kind, vocab_size)
+        rows = max(AUTO_SYNTHETIC_ROWS, params["batch_size"]) if limit == "auto" else limit or 60000
+        x, y = make_synthetic(input_shape, classes, rows, params["seed"], input_kind, vocab_size)
         return Data(x, y, None, None)
     resolve(name)  # a bad idx:/npz: reference fails here with its one-line reason
     arrays = _arrays(name, params)
@@ -109,6 +115,6 @@ def load_dataset(name: str, params: dict, input_shape: tuple[int, ...], input_ki
     else:
         x_train, x_test = (prepare_images(arrays[k], input_shape) for k in ("x_train", "x_test"))
     y_train, y_test = (np.asarray(arrays[k]).reshape(-1).astype(np.int32) for k in ("y_train", "y_test"))
-    if limit:
+    if isinstance(limit, int):
         x_train, y_train = x_train[:limit], y_train[:limit]
     return Data(x_train, y_train, x_test, y_test)

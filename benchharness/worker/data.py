@@ -24,7 +24,7 @@ def input_spec(model) -> tuple[tuple[int, ...], str, int]:
     return shape, kind, (2 if classes == 1 else classes)
 
 
-def make_dataset(tf, x, y, batch_size: int, seed: int) -> Batches:
+def make_dataset(tf, x, y, batch_size: int, seed: int, whole_batches: bool = False) -> Batches:
     """Seeded reshuffle every epoch, batch, ``prefetch(AUTOTUNE)``: the input pipeline must not starve
     the device. The arrays are held in memory as tensors (what ``cache()`` would give) and the
     shuffle moves indices, not rows, then gathers each batch in one op: an element-wise shuffle of
@@ -32,12 +32,16 @@ def make_dataset(tf, x, y, batch_size: int, seed: int) -> Batches:
 
     The pipeline repeats (each pass reshuffles) and ``fit`` is told the steps per epoch: a finite
     shuffled dataset makes Keras build a new iterator at every epoch, and that took about 2 s between
-    epochs here (tutorial_cnn, 12,000 samples, batch 32: every other epoch), outside any timed epoch."""
+    epochs here (tutorial_cnn, 12,000 samples, batch 32: every other epoch), outside any timed epoch.
+
+    ``whole_batches`` drops each pass's last partial batch, so every step holds ``batch_size``
+    samples (windows counted in steps, with ``samples_per_epoch: auto``)."""
     features, labels = tf.constant(x), tf.constant(y)
     indices = tf.data.Dataset.range(len(x)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    batches = indices.batch(batch_size).repeat().map(
+    batches = indices.batch(batch_size, drop_remainder=whole_batches).repeat().map(
         lambda idx: (tf.gather(features, idx), tf.gather(labels, idx)), num_parallel_calls=tf.data.AUTOTUNE)
-    return Batches(batches.prefetch(tf.data.AUTOTUNE), math.ceil(len(x) / batch_size))
+    steps = len(x) // batch_size if whole_batches else math.ceil(len(x) / batch_size)
+    return Batches(batches.prefetch(tf.data.AUTOTUNE), steps)
 
 
 def load_data(model, params: dict):

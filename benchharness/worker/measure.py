@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 
 MAX_WARMUP_EPOCHS = 3
+# samples_per_epoch: auto: the warm-up epoch's steps (tracing is step 1; the rest show the step time)
+AUTO_WARMUP_STEPS = 20
 
 
 def make_stop_rule(params: dict, t_table: dict | None):
@@ -28,9 +30,8 @@ def make_stop_rule(params: dict, t_table: dict | None):
 
 
 def make_adaptive_stop(keras, timer, rule):
-    """A callback placed right after the epoch timer: it decides where warm-up ends and, with a
-    ``rule``, stops ``fit`` once the windows answer it. ``.warmup_epochs`` and ``.stop_reason``
-    hold the outcome for the record."""
+    """A callback right after the epoch timer: where warm-up ends and, with a ``rule``, when ``fit``
+    stops. ``.warmup_epochs`` and ``.stop_reason`` hold the outcome for the record."""
     from benchharness import stats
 
     # Warm-up never eats the windows the stop rule needs (validation only checks for one warm-up epoch).
@@ -42,9 +43,11 @@ def make_adaptive_stop(keras, timer, rule):
             self.warmup_epochs = 0
             self.stop_reason = "fixed_epochs" if rule is None else None
             self._windows: list[float] = []  # throughputs of the steady windows so far (epochs: auto)
+            self._started: float | None = None
 
         def on_train_begin(self, logs=None):
-            self._started = time.perf_counter()
+            if self._started is None:  # the budget runs across both fit calls of samples_per_epoch: auto
+                self._started = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
             if self._is_warmup(epoch):
@@ -66,3 +69,14 @@ def make_adaptive_stop(keras, timer, rule):
             return self.warmup_epochs == epoch < warmup_cap and not self._settled
 
     return AdaptiveStop()
+
+
+def window_steps(step_ms: list[float], window_s: float) -> int:
+    """Steps per measurement window so that one lasts at least ``window_s`` seconds, from the median
+    step time (ms) of the warm-up's second half (its first half holds tracing and autotuning)."""
+    import math
+    import statistics
+
+    settled = step_ms[len(step_ms) // 2:] or step_ms
+    step_s = statistics.median(settled) / 1000.0 if settled else 0.0
+    return max(1, math.ceil(window_s / step_s)) if step_s > 0 else 1

@@ -1,4 +1,9 @@
-"""The epoch timer: a Keras callback that times every epoch and every step on ``perf_counter``."""
+"""The epoch timer: a Keras callback that times every epoch and every step on ``perf_counter``.
+
+An epoch's seconds run from the end of the previous epoch (epoch 0, and the first epoch of a new
+``fit`` call: from its start) to its own end, so work Keras or a callback does between epochs is
+counted, not lost between windows: a finite shuffled dataset once cost 2 s between epochs that no
+epoch showed."""
 
 from __future__ import annotations
 
@@ -8,13 +13,9 @@ from benchharness.worker.events import EventLog
 from benchharness.worker.model import as_float
 
 
-def make_epoch_timer(keras, events: EventLog, samples_per_epoch: int):
-    """A Keras callback that times every epoch (perf_counter, seconds) and every step (ms), keeps
-    the epochs in ``.epochs`` and reports each as an ``epoch_end`` event with its step times.
-
-    An epoch's seconds run from the end of the previous epoch (epoch 0: from its start) to its own
-    end, so work Keras or a callback does between epochs is counted, not lost between windows: a
-    finite shuffled dataset once cost 2 s between epochs that no epoch showed."""
+def make_epoch_timer(keras, events: EventLog, samples_of):
+    """A Keras callback that times every epoch (s) and step (ms), keeps the epochs in ``.epochs`` and
+    reports each as an ``epoch_end`` event; ``samples_of(steps)``: the samples of that many steps."""
 
     class EpochTimer(keras.callbacks.Callback):
         def __init__(self):
@@ -23,6 +24,9 @@ def make_epoch_timer(keras, events: EventLog, samples_per_epoch: int):
             self.epochs: list[dict] = []
             self.last_step_ms: list[float] = []  # the step times (ms) of the last finished epoch
             self._previous_end: float | None = None
+
+        def on_train_begin(self, logs=None):
+            self._previous_end = None  # the gap between fit calls sets up windows: no window's work
 
         def on_epoch_begin(self, epoch, logs=None):
             events.emit("epoch_start", epoch=epoch)
@@ -39,7 +43,7 @@ def make_epoch_timer(keras, events: EventLog, samples_per_epoch: int):
             self._previous_end = time.perf_counter()
             seconds = self._previous_end - self._t0
             logs = logs or {}
-            entry = {"epoch": epoch, "seconds": seconds, "samples": samples_per_epoch, "steps": len(self._step_ms),
+            entry = {"epoch": epoch, "seconds": seconds, "samples": samples_of(len(self._step_ms)), "steps": len(self._step_ms),
                      "loss": as_float(logs.get("loss")), "accuracy": as_float(logs.get("accuracy"))}
             self.epochs.append(entry)
             self.last_step_ms = self._step_ms

@@ -12,7 +12,7 @@ from benchharness.worker.data import load_data, make_dataset
 from benchharness.worker.device import (configure_devices, configure_keras, describe_device, import_keras,
                                         import_tensorflow, tensorflow_environment, tensorflow_peak_mb)
 from benchharness.worker.events import EventLog
-from benchharness.worker.measure import make_adaptive_stop, make_stop_rule
+from benchharness.worker.measure import AUTO_WARMUP_STEPS, make_adaptive_stop, make_stop_rule, window_steps
 from benchharness.worker.model import build_model, compile_model, evaluate, output_activation
 from benchharness.worker.pruning import finish_pruning, prepare_pruning, train_dense_first, update_step_callback
 from benchharness.worker.summaries import make_summary_recorder, write_summaries
@@ -39,14 +39,15 @@ def run_trial(spec: dict, events: EventLog) -> dict:
     events.emit("costed")
     compile_model(keras, model, params, runtime)
     data = load_data(model, params)
-    batches = make_dataset(tf, data.x_train, data.y_train, params["batch_size"], params["seed"])
+    auto_windows = params.get("samples_per_epoch") == "auto"
+    batches = make_dataset(tf, data.x_train, data.y_train, params["batch_size"], params["seed"], auto_windows)
     result = {"device": describe_device(tf),
               "environment": tensorflow_environment(tf) if spec.get("describe_environment") else None}
     events.emit("ready")
     result["dense_pretrain"] = train_dense_first(model, batches, params, events)
     model, pruning_state = prepare_pruning(keras, model, params, runtime, batches.steps_per_epoch)
-    result["measurement"] = timed_fit(tf, keras, model, batches, spec, events, len(data.x_train),
-                                      pruning_state is not None)
+    samples_of = (lambda steps: steps * params["batch_size"]) if auto_windows else (lambda steps: len(data.x_train))
+    result["measurement"] = timed_fit(tf, keras, model, batches, spec, events, samples_of, pruning_state is not None)
     result["tf_peak_mb"] = tensorflow_peak_mb(tf)
     export_model, result["pruning"] = finish_pruning(model, pruning_state)
     result["cost"] = cost_with_pruning(cost, result["pruning"])
@@ -57,25 +58,38 @@ def run_trial(spec: dict, events: EventLog) -> dict:
     return result
 
 
-def timed_fit(tf, keras, model, batches, spec: dict, events: EventLog, samples_per_epoch: int, pruning: bool) -> dict:
+def timed_fit(tf, keras, model, batches, spec: dict, events: EventLog, samples_of, pruning: bool) -> dict:
     """``fit`` with the epoch timer first, the adaptive stop right after it, tfmot's step update
     (pruning), and the summary recorder (when the run keeps TensorBoard summaries, written after the
     last epoch). Returns the record's measurement facts: warm-up epochs and why measuring stopped."""
     params = spec["params"]
     rule = make_stop_rule(params, spec.get("t_quantiles"))
-    timer = make_epoch_timer(keras, events, samples_per_epoch)
+    timer = make_epoch_timer(keras, events, samples_of)
     stop = make_adaptive_stop(keras, timer, rule)
     log_dir = spec.get("tensorboard_dir")
     recorder = make_summary_recorder(keras, pruning) if log_dir else None
     callbacks = [timer, stop] + ([update_step_callback()] if pruning else []) + ([recorder] if recorder else [])
     events.emit("fit_start")
-    model.fit(batches.dataset, epochs=params["max_epochs"] if rule else params["epochs"],
-              steps_per_epoch=batches.steps_per_epoch, verbose=0, callbacks=callbacks)
+    fit_windows(model, batches, params, callbacks, timer, params["max_epochs"] if rule else params["epochs"])
     events.emit("fit_end")
     write_summaries(tf, log_dir, recorder, timer.epochs)
     events.emit("summaries_written")
     # fit ran out of epochs before the rule said stop (the last ones were still warm-up): the cap.
-    return {"warmup_epochs": stop.warmup_epochs, "stop_reason": stop.stop_reason or "max_epochs"}
+    return {"warmup_epochs": stop.warmup_epochs, "stop_reason": stop.stop_reason or "max_epochs",
+            "window_steps": timer.epochs[-1]["steps"] if timer.epochs else None}
+
+
+def fit_windows(model, batches, params: dict, callbacks: list, timer, epochs: int) -> None:
+    """One epoch per window. With ``samples_per_epoch: auto`` a short warm-up epoch
+    (``AUTO_WARMUP_STEPS``) comes first, in a fit call of its own; its step time sizes the windows
+    of the second call to last at least ``window_s``."""
+    if params.get("samples_per_epoch") != "auto":
+        model.fit(batches.dataset, epochs=epochs, steps_per_epoch=batches.steps_per_epoch, verbose=0,
+                  callbacks=callbacks)
+        return
+    model.fit(batches.dataset, epochs=1, steps_per_epoch=AUTO_WARMUP_STEPS, verbose=0, callbacks=callbacks)
+    steps = window_steps(timer.last_step_ms, params["window_s"])
+    model.fit(batches.dataset, initial_epoch=1, epochs=epochs, steps_per_epoch=steps, verbose=0, callbacks=callbacks)
 
 
 def cost_with_pruning(cost: dict | None, pruning: dict | None) -> dict | None:
