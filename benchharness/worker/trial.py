@@ -75,8 +75,7 @@ def timed_fit(tf, keras, model, batches, spec: dict, events: EventLog, samples_o
     write_summaries(tf, log_dir, recorder, timer.epochs)
     events.emit("summaries_written")
     # fit ran out of epochs before the rule said stop (the last ones were still warm-up): the cap.
-    return {"warmup_epochs": stop.warmup_epochs, "stop_reason": stop.stop_reason or "max_epochs",
-            "window_steps": timer.epochs[-1]["steps"] if timer.epochs else None}
+    return {"warmup_epochs": stop.warmup_epochs, "stop_reason": stop.stop_reason or "max_epochs"}
 
 
 def fit_windows(model, batches, params: dict, callbacks: list, timer, epochs: int) -> None:
