@@ -38,6 +38,7 @@ class WorkerRun:
     spawned_monotonic: float
     exited_monotonic: float
     log_tail: str = ""
+    oom_killed: bool | None = None  # the cgroup's oom_kill count rose while it ran (None: unreadable)
 
     def last(self, name: str) -> dict | None:
         return next((e for e in reversed(self.events) if e["event"] == name), None)
@@ -74,7 +75,8 @@ def build_record(trial, worker: WorkerRun, telemetry: dict | None, context: RunC
     Raises ``pydantic.ValidationError`` if the pieces do not make a valid record (a bug, not bad input).
     """
     result = worker.last("result")
-    status, error = classify(result, worker.returncode, worker.timed_out, worker.log_tail, trial.params["timeout_s"])
+    status, error = classify(result, worker.returncode, worker.timed_out, worker.log_tail, trial.params["timeout_s"],
+                             worker.oom_killed)
     epochs = epochs_from_events(worker.events)
     fields = {"schema_version": SCHEMA_VERSION, "trial_id": trial.trial_id, "repeat": trial.repeat,
               "status": status, "error": error, "params": dict(trial.params),

@@ -18,7 +18,7 @@ from typing import Callable
 from benchharness import SCHEMA_VERSION
 from benchharness.assemble import RunContext, WorkerRun, build_record
 from benchharness.plan import Trial
-from benchharness.process import kill_group, read_log_tail, spawn_worker
+from benchharness.process import cgroup_oom_kills, kill_group, read_log_tail, spawn_worker
 from benchharness.store import RunDir, utc_now
 from benchharness.telemetry import Sampler
 
@@ -102,6 +102,7 @@ class Executor:
     def _spawn_and_wait(self, trial: Trial, spec: dict, events: EventsReader) -> tuple[WorkerRun, object]:
         """Run the worker to its end; returns how it went and the samples (None without a sampler)."""
         log_path = self.run.log_path(trial.trial_id)
+        oom_kills = cgroup_oom_kills()
         spawned = time.monotonic()
         proc = spawn_worker(log_path, python=self.python)
         if self.sampler is not None:
@@ -119,7 +120,10 @@ class Executor:
             if self.sampler is not None:
                 samples = self.sampler.stop()
         events.poll()
-        return WorkerRun(events.events, proc.returncode, timed_out, spawned, exited, read_log_tail(log_path)), samples
+        after = cgroup_oom_kills()
+        oom_killed = None if oom_kills is None or after is None else after > oom_kills
+        worker = WorkerRun(events.events, proc.returncode, timed_out, spawned, exited, read_log_tail(log_path), oom_killed)
+        return worker, samples
 
     def _wait(self, trial: Trial, proc: subprocess.Popen, events: EventsReader, timeout_s: float) -> bool:
         """Wait for the worker, passing its events on as they come; True if it was killed at the timeout."""

@@ -37,6 +37,33 @@ def kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
+def cgroup_oom_kills(proc_root: Path = Path("/proc"), cgroup_root: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """The ``oom_kill`` count of the memory cgroup this process is in, which a worker shares:
+    cgroup v2's ``memory.events`` or v1's ``memory.oom_control``. None where neither can be read."""
+    try:
+        lines = (proc_root / "self" / "cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "memory":  # v1: /sys/fs/cgroup/memory/<path>/memory.oom_control
+            count = _oom_kill_line(cgroup_root / "memory" / path.lstrip("/") / "memory.oom_control")
+        elif controllers == "":  # v2: /sys/fs/cgroup/<path>/memory.events
+            count = _oom_kill_line(cgroup_root / path.lstrip("/") / "memory.events")
+        else:
+            continue
+        if count is not None:
+            return count
+    return None
+
+
+def _oom_kill_line(path: Path) -> int | None:
+    try:
+        return int(next(l.split()[1] for l in path.read_text().splitlines() if l.startswith("oom_kill ")))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+
+
 def read_log_tail(path: Path) -> str:
     """The last ``LOG_TAIL_BYTES`` of a worker's log as text; empty if it cannot be read."""
     try:

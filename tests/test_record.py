@@ -88,8 +88,10 @@ SOME_TEXT = object()  # an error message must be present, wording free
     ({"status": "oom", "error": "ResourceExhaustedError: OOM"}, 1, False, "", ("oom", "ResourceExhaustedError: OOM")),
     ({"status": "failed", "error": "ValueError: x"}, 1, False, "a\nb\nc\nd", ("failed", "ValueError: x | log tail: b | c | d")),
     (None, -9, True, "", ("timeout", "exceeded timeout_s=5; the worker's process group was killed")),
-    (None, -9, False, "", ("oom", SOME_TEXT)),
-    (None, -6, False, "... OOM when allocating tensor with shape[512]", ("oom", SOME_TEXT)),
+    (None, -9, False, "", ("failed", "worker killed by SIGKILL before reporting, not by the harness; the cgroup's "
+                           "OOM-kill count could not be read, so this is not called an OOM")),
+    (None, -6, False, "tensorflow.python.framework.errors_impl.ResourceExhaustedError: OOM when allocating tensor "
+                      "with shape[512]", ("oom", SOME_TEXT)),
     (None, 3, False, "Segfault somewhere\nlast words", ("failed", "worker exited with code 3 before reporting: Segfault somewhere | last words")),
 ])
 def test_classify(result, rc, timed_out, tail, expected):
@@ -99,6 +101,64 @@ def test_classify(result, rc, timed_out, tail, expected):
         assert error  # an oom without a report still says why it was classified so
     else:
         assert error == expected[1]
+
+
+def test_a_sigkill_is_an_oom_only_when_the_cgroup_counted_an_oom_kill():
+    assert classify(None, -9, False, "", 5, oom_killed=True)[0] == "oom"
+    status, error = classify(None, -9, False, "", 5, oom_killed=False)
+    assert status == "failed" and "recorded none" in error
+
+
+# Real texts: TensorFlow's fatal errors, and its allocator's non-fatal warning.
+FATAL = [
+    "tensorflow.python.framework.errors_impl.ResourceExhaustedError: {{function_node __wrapped__Conv2D_device_/job:"
+    "localhost/replica:0/task:0/device:GPU:0}} OOM when allocating tensor with shape[512,32,28,28] and type float on "
+    "/job:localhost/replica:0/task:0/device:GPU:0 by allocator GPU_0_bfc [Op:Conv2D]",
+    "tensorflow.python.framework.errors_impl.InternalError: CUDA runtime implicit initialization on GPU:0 failed. "
+    "Status: out of memory",
+    "tensorflow.python.framework.errors_impl.InternalError: Failed to create cuDNN handle: CUDNN_STATUS_ALLOC_FAILED",
+    "tensorflow.python.framework.errors_impl.UnknownError: CUDA_ERROR_OUT_OF_MEMORY: out of memory",
+]
+NOT_FATAL = [
+    "W0000 00:00:1700000000.000000 12345 bfc_allocator.cc:310] Allocator (GPU_0_bfc) ran out of memory trying to "
+    "allocate 2.25GiB with freed_by_count=0. The caller indicates that this is not a failure, but this may mean that "
+    "there could be performance gains if more memory were available.",
+    "tensorflow.python.framework.errors_impl.UnknownError: Failed to get convolution algorithm. This is probably "
+    "because cuDNN failed to initialize",
+    "E0000 cuda_driver.cc:1162] failed to alloc 2147483648 bytes on host: CUDA_ERROR_OUT_OF_MEMORY: out of memory",
+]
+
+
+@pytest.mark.parametrize("text", FATAL)
+def test_fatal_out_of_memory_texts_are_oom(text):
+    from benchharness.outcome import is_oom_text
+
+    assert is_oom_text(f"Traceback (most recent call last):\n  ...\n{text}")
+    assert classify(None, 1, False, f"some log\n{text}", 5)[0] == "oom"
+
+
+@pytest.mark.parametrize("text", NOT_FATAL)
+def test_warnings_and_other_errors_are_not_oom(text):
+    from benchharness.outcome import is_oom_text
+
+    assert not is_oom_text(text)
+    assert classify(None, 1, False, f"some log\n{text}", 5)[0] == "failed"
+
+
+def test_the_cgroup_oom_kill_count_is_read_from_v1_or_v2(tmp_path):
+    from benchharness.process import cgroup_oom_kills
+
+    proc, root = tmp_path / "proc", tmp_path / "cgroup"
+    (proc / "self").mkdir(parents=True)
+    (proc / "self" / "cgroup").write_text("4:memory:/box\n0::/\n")
+    (root / "memory" / "box").mkdir(parents=True)
+    (root / "memory" / "box" / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n")
+    assert cgroup_oom_kills(proc, root) == 3
+    (proc / "self" / "cgroup").write_text("0::/user.slice/box\n")
+    (root / "user.slice" / "box").mkdir(parents=True)
+    (root / "user.slice" / "box" / "memory.events").write_text("low 0\nhigh 0\nmax 2\noom 2\noom_kill 1\n")
+    assert cgroup_oom_kills(proc, root) == 1
+    assert cgroup_oom_kills(tmp_path / "nowhere", root) is None
 
 
 # -- the builder ------------------------------------------------------------------------------------

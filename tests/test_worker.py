@@ -86,7 +86,12 @@ def test_error_line_and_oom_detection():
     class ResourceExhaustedError(Exception):
         pass
 
+    class InternalError(Exception):
+        pass
+
     assert worker_model.is_oom(ResourceExhaustedError("x")) and worker_model.is_oom(MemoryError())
+    assert worker_model.is_oom(InternalError("CUDA runtime implicit initialization on GPU:0 failed. Status: out of memory"))
+    assert not worker_model.is_oom(InternalError("Failed to get convolution algorithm"))
     assert not worker_model.is_oom(ValueError("x"))
     assert worker_model.error_line(ValueError("first\nsecond")) == "ValueError: first"
 

@@ -62,5 +62,7 @@ def error_line(exc: BaseException) -> str:
 
 
 def is_oom(exc: BaseException) -> bool:
-    """TensorFlow's allocation failure, or the host running out of memory."""
-    return type(exc).__name__ == "ResourceExhaustedError" or isinstance(exc, MemoryError)
+    """TensorFlow's fatal allocation failure (``outcome.is_oom_text``), or the host running out."""
+    from benchharness.outcome import is_oom_text
+
+    return isinstance(exc, MemoryError) or is_oom_text(f"{type(exc).__name__}: {exc}")
