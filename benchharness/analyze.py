@@ -131,6 +131,12 @@ def batch_points(records: list[dict]) -> list[BatchPoint]:
     return [points[b] for b in sorted(points)]
 
 
+def device_memory_limit_mb(telemetry: dict) -> float | None:
+    """The memory a batch must fit in: the GPU's total; None on the CPU, where the host's RAM is no
+    limit a batch size runs into (swap, other processes), so no out-of-memory batch is estimated."""
+    return None if telemetry.get("source") == "cpu" else telemetry.get("mem_total_mb")
+
+
 def memory_fit(points: list[BatchPoint], total_mb: float | None) -> dict | None:
     """Least-squares line of peak memory (MiB) against batch size, and where it crosses the device
     total: an estimate, labelled as one wherever it is shown."""
@@ -184,7 +190,7 @@ def recommend(records: list[dict], tolerance: float = 0.05) -> Recommendation:
     points = batch_points(records)
     telemetry = next((r["telemetry"] for r in records if r.get("telemetry")), {}) or {}
     rec = Recommendation(describe_group(records), points, tolerance, util_metric=telemetry.get("util_metric"))
-    rec.memory_fit = memory_fit(points, telemetry.get("mem_total_mb"))
+    rec.memory_fit = memory_fit(points, device_memory_limit_mb(telemetry))
     measured = [p for p in points if p.throughput]
     if not measured:
         rec.headline = f"{rec.label}: no batch size completed, so there is no answer."

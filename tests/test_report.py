@@ -232,3 +232,12 @@ def test_a_busy_machine_and_a_drifting_trial_are_named():
     assert "busy machine: batch 64 (trial t64-0): other processes used 48 % of all CPU cores" in flags
     assert any(f.startswith("no steady state: batch 128 (trial t128-0)") for f in flags)
     assert not any("busy" in f for f in recommend(records_for({64: 1000, 128: 2000})).flags)
+
+
+def test_no_out_of_memory_batch_is_estimated_from_host_ram():
+    cpu = records_for({64: 1000, 128: 1800, 256: 3000}, mem={64: 2000, 128: 4000, 256: 8000}, total=10000)
+    for r in cpu:
+        r["telemetry"]["source"] = "cpu"
+    rec = recommend(cpu)
+    assert rec.memory_fit["estimated_oom_batch"] is None and rec.memory_fit["total_mb"] is None
+    assert not any(f.startswith("memory-bound") for f in rec.flags)
