@@ -46,6 +46,7 @@ PARAM_EXPECT = {
     "precision": "must be a number in (0, 1) (target relative half-width of the 95 % interval)",
     "max_measure_s": "must be a positive number of seconds or null",
     "samples_per_epoch": "must be a positive integer, auto or null",
+    "steps_per_execution": "must be a positive integer (training steps per call into the device)",
     "window_s": "must be a positive number of seconds (the shortest measurement window with samples_per_epoch: auto)",
     "batch_size": "must be a positive integer",
     "sparsity": "must be a number in [0, 1)",
@@ -86,6 +87,10 @@ class Params(BaseModel):
     # auto: size each measurement window from the warm-up's step time to last at least window_s.
     samples_per_epoch: Literal["auto"] | Annotated[int, Field(gt=0)] | None = None
     window_s: Annotated[float, Field(gt=0.0)] = 2.0
+    # Keras compile(steps_per_execution=N): N steps per call into the device. On a GPU per-step
+    # Python overhead is the usual reason a small batch does not saturate it: the alternative to a
+    # larger batch, side by side in a sweep.
+    steps_per_execution: Annotated[int, Field(ge=1)] = 1
     batch_size: Annotated[int, Field(gt=0)] = 32
     sparsity: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     optimizer: Literal["adam", "sgd", "rmsprop", "adamw"] = "adam"

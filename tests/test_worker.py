@@ -143,3 +143,22 @@ def test_auto_windows_are_sized_from_the_warmups_settled_steps():
     assert window_steps(steps, 2.0) == 200
     assert window_steps(steps, 0.001) == 1  # never an empty window
     assert window_steps([], 2.0) == 1
+
+
+def test_the_timer_counts_steps_with_steps_per_execution(keras):
+    import numpy as np
+
+    from benchharness.worker.timing import make_epoch_timer
+
+    class Events:
+        def emit(self, *args, **kwargs):
+            pass
+
+    model = keras.Sequential([keras.layers.Input((4,)), keras.layers.Dense(2)])
+    worker_model.compile_model(keras, model, {"optimizer": "sgd", "learning_rate": 0.01, "steps_per_execution": 4}, {})
+    timer = make_epoch_timer(keras, Events(), lambda steps: steps * 8)
+    x, y = np.zeros((128, 4), "float32"), np.zeros((128,), "int32")
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[timer])
+    (epoch,) = timer.epochs
+    assert epoch["steps"] == 16 and epoch["samples"] == 128  # 16 steps, reported 4 at a time
+    assert len(timer.last_step_ms) == 16 and len(set(timer.last_step_ms[:4])) == 1  # one execution's mean

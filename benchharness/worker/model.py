@@ -31,7 +31,7 @@ def make_loss(keras, model):
 def compile_model(keras, model, params: dict, runtime: dict) -> None:
     optimizer = getattr(keras.optimizers, OPTIMIZERS[params["optimizer"]])(learning_rate=params["learning_rate"])
     model.compile(optimizer=optimizer, loss=make_loss(keras, model), metrics=["accuracy"],
-                  jit_compile=bool(runtime.get("xla")))
+                  jit_compile=bool(runtime.get("xla")), steps_per_execution=params.get("steps_per_execution") or 1)
 
 
 def build_model(keras, params: dict):

@@ -31,19 +31,22 @@ def make_epoch_timer(keras, events: EventLog, samples_of):
         def on_epoch_begin(self, epoch, logs=None):
             events.emit("epoch_start", epoch=epoch)
             self._step_ms: list[float] = []
+            self._steps = 0
             self._last = time.perf_counter()
             self._t0 = self._last if self._previous_end is None else self._previous_end
 
         def on_train_batch_end(self, batch, logs=None):
-            now = time.perf_counter()
-            self._step_ms.append((now - self._last) * 1000.0)
-            self._last = now
+            # With steps_per_execution N Keras calls this once per N steps, ``batch`` being the
+            # last step's index: each step of the execution gets its mean time.
+            now, done = time.perf_counter(), batch + 1 - self._steps
+            self._step_ms.extend([(now - self._last) * 1000.0 / done] * done)
+            self._steps, self._last = batch + 1, now
 
         def on_epoch_end(self, epoch, logs=None):
             self._previous_end = time.perf_counter()
             seconds = self._previous_end - self._t0
             logs = logs or {}
-            entry = {"epoch": epoch, "seconds": seconds, "samples": samples_of(len(self._step_ms)), "steps": len(self._step_ms),
+            entry = {"epoch": epoch, "seconds": seconds, "samples": samples_of(self._steps), "steps": self._steps,
                      "loss": as_float(logs.get("loss")), "accuracy": as_float(logs.get("accuracy"))}
             self.epochs.append(entry)
             self.last_step_ms = self._step_ms
