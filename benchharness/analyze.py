@@ -222,7 +222,7 @@ def _flags(rec: Recommendation, points: list[BatchPoint]) -> list[str]:
     flags = []
     best = rec.best
     if best.util is not None and best.util < SATURATED_PCT:
-        flags.append(f"device not saturated: {rec.util_metric or 'utilization'} is {best.util:.0f} % at batch "
+        flags.append(f"device not saturated: {rec.util_metric or 'utilization'} is {best.util:.1f} % at batch "
                      f"{best.batch_size} (under {SATURATED_PCT:.0f} %); the input pipeline or per-step overhead "
                      "may be the limit")
     larger = [p for p in points if p.batch_size > best.batch_size]

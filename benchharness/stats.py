@@ -398,7 +398,8 @@ def _undecided_reason(measured: list[Point], status: dict[int, str], range_: tup
     unclear = [b for b in range_ if status.get(b) == AMBIGUOUS]
     text = f"the intervals cannot separate batches {names}: "
     if unclear:
-        text += f"batch {', '.join(map(str, unclear))} straddles the {tolerance:.0%} line"
+        verb = "straddles" if len(unclear) == 1 else "straddle"
+        text += f"batch {', '.join(map(str, unclear))} {verb} the {tolerance:.0%} line"
     else:
         text += f"no batch is clearly within {tolerance:.0%} of the best"
     widest = max(measured, key=lambda p: p.interval.half_width_rel)

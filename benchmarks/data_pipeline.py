@@ -33,7 +33,7 @@ def steady_throughput(tf, keras, params: dict, epochs: int) -> list[float]:
     compile_model(keras, model, params, {})
     data = load_data(model, params)
     batches = make_dataset(tf, data.x_train, data.y_train, params["batch_size"], params["seed"])
-    timer = make_epoch_timer(keras, _Events(), len(data.x_train))
+    timer = make_epoch_timer(keras, _Events(), lambda steps: len(data.x_train))
     model.fit(batches.dataset, epochs=epochs, steps_per_epoch=batches.steps_per_epoch, verbose=0, callbacks=[timer])
     return [e["samples"] / e["seconds"] for e in timer.epochs[1:]]
 

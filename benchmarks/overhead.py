@@ -36,7 +36,7 @@ def steady_epochs_harness(tf, keras, x, y, params, epochs):
     model = build_model(keras, params)
     compile_model(keras, model, params, {})
     batches = make_dataset(tf, x, y, params["batch_size"], params["seed"])
-    timer = make_epoch_timer(keras, _Events(), len(x))
+    timer = make_epoch_timer(keras, _Events(), lambda steps: len(x))
     model.fit(batches.dataset, epochs=epochs, steps_per_epoch=batches.steps_per_epoch, verbose=0, callbacks=[timer, make_summary_recorder(keras, pruning=False)])
     return [e["seconds"] for e in timer.epochs[1:]]
 

@@ -168,7 +168,7 @@ def test_answer_json_for_scripts():
 def test_flat_curve_recommends_the_smallest():
     rec = recommend(records_for({32: 1000, 64: 1010, 128: 1020, 256: 1005}, util={64: 40, 128: 41}))
     assert rec.recommended.batch_size == 32
-    assert any(f.startswith("device not saturated: GPU kernel-busy % is 41 % at batch 128") for f in rec.flags)
+    assert any(f.startswith("device not saturated: GPU kernel-busy % is 41.0 % at batch 128") for f in rec.flags)
 
 
 def test_noisy_repeats_are_reported_as_noise_not_gains():
