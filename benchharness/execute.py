@@ -197,5 +197,6 @@ def run_sweep(run: RunDir, runtime: dict, todo: list[Trial], on_event: EventCall
         for trial in todo:
             on_record(trial, executor.run_trial(trial))
     finally:
-        run.update_info(finished_utc=utc_now(), complete=len(run.read_trials().records))
-    return run.read_trials().records
+        records = run.read_trials().records
+        run.update_info(finished_utc=utc_now(), complete=len(records))
+    return records
