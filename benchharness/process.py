@@ -15,7 +15,9 @@ import sys
 from pathlib import Path
 
 LOG_TAIL_BYTES = 4096
-WORKER_ENV = {"TF_USE_LEGACY_KERAS": "1", "PYTHONUNBUFFERED": "1"}
+# CUDA_DEVICE_ORDER: CUDA's default numbers GPUs fastest first, NVML by PCI bus id; with PCI_BUS_ID
+# the worker's GPU k is the k-th by bus id, which is how the sampler finds the trial's GPUs in NVML.
+WORKER_ENV = {"TF_USE_LEGACY_KERAS": "1", "PYTHONUNBUFFERED": "1", "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
 
 
 def spawn_worker(log_path: Path, *args: str, python: str | None = None) -> subprocess.Popen:

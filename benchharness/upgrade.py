@@ -45,6 +45,31 @@ def _telemetry_1_to_2(telemetry: dict) -> dict:
     return unmeasured | telemetry | {"per_epoch": per_epoch}
 
 
+def _record_2_to_3(record: dict, records: list[dict]) -> dict:
+    """Version 2 sampled every visible GPU with plain means and kept no per-GPU, coverage, throttle
+    or weight/activation figures: those are null. Its memory figure is relabelled for what it was:
+    NVML's device-wide used memory on a GPU (labelled ``device_used``); on the CPU it was the peak
+    RSS, not the growth version 3 reports, so the primary figure is null there."""
+    out = record | {"schema_version": 3}
+    if out.get("telemetry") is not None:
+        out["telemetry"] = _telemetry_2_to_3(out["telemetry"])
+    if out.get("cost") is not None:
+        out["cost"] = {"weight_bytes": None, "activation_bytes_per_sample": None,
+                       "step_arithmetic_intensity": None} | out["cost"]
+    return out
+
+
+def _telemetry_2_to_3(telemetry: dict) -> dict:
+    on_gpu = telemetry["source"] != "cpu"
+    memory = telemetry.get("mem_peak_mb") if on_gpu else None
+    unmeasured = {"coverage": None, "energy_coverage": None, "withheld": {}, "averaging_period_s": None,
+                  "mem_primary_mb": memory, "mem_primary_source": "device_used" if memory is not None else None,
+                  "mem_limit_mb": telemetry.get("mem_total_mb") if on_gpu else None,
+                  "devices": None, "throttle": None, "gpu_other_processes": None}
+    per_epoch = [{"coverage": None, "withheld": {}} | row for row in telemetry.get("per_epoch") or []]
+    return unmeasured | telemetry | {"per_epoch": per_epoch}
+
+
 def _run_info_1_to_2(info: dict) -> dict:
     out = {"peak": None, "complete": None} | info | {"schema_version": 2}
     if out["peak"] is not None:
@@ -52,8 +77,8 @@ def _run_info_1_to_2(info: dict) -> dict:
     return out
 
 
-RECORD_STEPS = {1: _record_1_to_2}
-RUN_INFO_STEPS = {1: _run_info_1_to_2}
+RECORD_STEPS = {1: _record_1_to_2, 2: _record_2_to_3}
+RUN_INFO_STEPS = {1: _run_info_1_to_2, 2: lambda info: info | {"schema_version": 3}}
 
 
 def upgrade_records(records: list[dict]) -> list[dict]:

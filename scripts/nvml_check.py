@@ -107,7 +107,7 @@ def main() -> int:
 
     util_idle, util_load = median_of(idle.rows, "util_gpu_pct"), median_of(load.rows, "util_gpu_pct")
     mem_idle, mem_load = median_value(idle.rows, "mem_used_mb") or 0.0, median_value(load.rows, "mem_used_mb") or 0.0
-    energy, method = energy_j(load.rows, load_start, load_end)
+    energy, method, _ = energy_j(load.rows, load_start, load_end)
     print(f"samples: idle {len(idle.rows)}, load {len(load.rows)}; NVML gaps idle {dict(idle.gaps)}, load {dict(load.gaps)}")
     print(f"utilization.gpu (kernel-busy %): idle median {util_idle}, load median {util_load}")
     print(f"memory used: idle {mem_idle:.0f} MiB, load {mem_load:.0f} MiB, delta {mem_load - mem_idle:.0f} MiB; "

@@ -117,8 +117,24 @@ exclude:
     assert "Traceback" in (run_dir / "logs" / f"{oom['trial_id']}.log").read_text()
 
 
-def test_fake_nvml_run_fills_gpu_telemetry(tmp_path):
-    scenario = tmp_path / "fake.yaml"
+FOUR_GPUS = """
+# NVML's index order is not PCI bus order here: CUDA (CUDA_DEVICE_ORDER=PCI_BUS_ID) numbers them
+# 01 -> 0, 41 -> 1, 81 -> 2, C1 -> 3, so the trial's CUDA_VISIBLE_DEVICES=3 is NVML's GPU 2.
+gpus:
+  - {pci_bus_id: "00000000:81:00.0", uuid: GPU-81aa, other_util_pct: 100}
+  - {pci_bus_id: "00000000:01:00.0", uuid: GPU-01bb}
+  - {pci_bus_id: "00000000:C1:00.0", uuid: GPU-c1cc}
+  - {pci_bus_id: "00000000:41:00.0", uuid: GPU-41dd, other_util_pct: 50}
+trial_pci_bus_ids: ["00000000:C1:00.0"]
+averaging_period_s: 0.02
+other_compute_pids: [5000001]
+"""
+
+
+def test_fake_nvml_run_takes_its_figures_from_the_trials_gpu_alone(tmp_path):
+    """Four GPUs, the trial on NVML's GPU 2 (CUDA's 3): every figure is that GPU's, not a mean of four."""
+    scenario, profile = tmp_path / "fake.yaml", tmp_path / "four.yaml"
+    profile.write_text(FOUR_GPUS)
     scenario.write_text(f"""
 name: e2e-fake
 defaults:
@@ -131,7 +147,7 @@ sweep:
   batch_size: [32, 256]
 """)
     result = cli("run", scenario, "--out", tmp_path / "results", "--no-report",
-                 env=os.environ | {"BENCHHARNESS_FAKE_NVML": "1"})
+                 env=os.environ | {"BENCHHARNESS_FAKE_NVML": str(profile), "CUDA_VISIBLE_DEVICES": "3"})
     assert result.returncode == 0, result.stderr
     run_dir = only_run_dir(tmp_path / "results")
     small, large = records(run_dir)
@@ -139,11 +155,19 @@ sweep:
         t = r["telemetry"]
         assert t["source"] == "fake-nvml" and t["mem_total_mb"] == 8192 and t["steady_sample_count"] > 0
         assert t["energy_j"] > 0 and t["samples_per_joule"] > 0 and t["gaps"] == {} and t["lost"] == []
+        assert [d["index"] for d in t["devices"]] == [2] and t["devices"][0]["pci_bus_id"] == "00000000:C1:00.0"
+        assert t["gpu_other_processes"] == ["5000001 (fake-other-job)"] and t["busy"] is True
+        assert t["mem_primary_source"] == "process_nvml" and t["mem_primary_mb"] == t["mem_peak_mb"]
+        assert t["mem_limit_mb"] == 8192 and t["throttle"]["throttled_epochs"] == []
         assert (run_dir / "samples" / f"{r['trial_id']}.csv").exists()
+    # 100 * (1 - exp(-b / 128)): GPU 2's own figures (all four together would read about 53 and 77).
     assert (small["telemetry"]["util_mean_pct"], large["telemetry"]["util_mean_pct"]) == (22, 86)
     assert (small["telemetry"]["mem_peak_mb"], large["telemetry"]["mem_peak_mb"]) == (300 + 4 * 32, 300 + 4 * 256)
+    steady_s = sum(e["seconds"] for e in large["epochs"][1:])
+    # Energy of GPU 2 alone: 30 W idle + 220 W x 86 % over the steady epochs (not four GPUs' sum).
+    assert large["telemetry"]["energy_j"] == pytest.approx((30 + 220 * 0.86) * steady_s, rel=0.05)
     gpus = json.loads((run_dir / "run.json").read_text())["environment"]["gpus"]
-    assert gpus == [{"index": 0, "name": "Fake GPU", "driver": "fake-0.0", "memory_total_mb": 8192, "source": "fake-nvml"}]
+    assert [(g["index"], g["pci_bus_id"], g["uuid"]) for g in gpus] == [(2, "00000000:C1:00.0", "GPU-c1cc")]
 
 
 def test_timeout_and_failure_are_recorded_and_exit_1(tmp_path):

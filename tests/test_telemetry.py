@@ -15,7 +15,7 @@ from benchharness.telemetry import PollingThread, TrialSamples, make_sampler
 from benchharness.telemetry.cpu import CpuSampler
 from benchharness.telemetry.fake_nvml import NVMLError, FakeNvml, FakeNvmlSampler, FakeProfile, load_profile
 from benchharness.telemetry.host import HostLoad, host_busy_s, other_cpu_pct
-from benchharness.telemetry.nvml import FOREIGN_PIDS, NvmlSampler, NvmlUnavailable, visible_indices
+from benchharness.telemetry.nvml import FOREIGN_PIDS, NvmlSampler, NvmlUnavailable, bus_key, cuda_visible
 from benchharness.telemetry.summary import BUSY_HOST_CPU_PCT, busy_verdict, energy_j, summarize
 
 
@@ -31,7 +31,7 @@ class FakeClock:
 
 def sampler_at(clock, **profile):
     sampler = FakeNvmlSampler(FakeProfile(**profile), interval_s=0.1, clock=clock)
-    sampler.nvml.set_workload(os.getpid(), 128)
+    sampler.nvml.set_workload(os.getpid(), 128, [d["pci_bus_id"] for d in sampler.devices])
     sampler._reset(os.getpid())
     return sampler
 
@@ -58,13 +58,13 @@ def test_utilization_and_memory_rise_with_batch_and_saturate():
     fake = FakeNvml(FakeProfile())
     utils, mems = [], []
     for batch in (32, 64, 128, 256, 512, 1024):
-        fake.set_workload(1, batch)
-        utils.append(fake.utilization_pct())
-        mems.append(fake.used_mb())
+        fake.set_workload(1, batch, ["00000000:01:00.0"])
+        utils.append(fake.utilization_pct(0))
+        mems.append(fake.used_mb(0))
     assert utils == sorted(utils) and utils[-1] <= 100 and utils[-1] - utils[-2] < utils[1] - utils[0]
     assert mems == sorted(mems)
-    fake.set_workload(None, 0)
-    assert fake.utilization_pct() == 0 and fake.used_mb() == 0
+    fake.set_workload(None, 0, [])
+    assert fake.utilization_pct(0) == 0 and fake.used_mb(0) == 0
 
 
 def test_failing_nvml_calls_become_counted_gaps():
@@ -86,7 +86,7 @@ def test_lost_gpu_stops_its_rows_and_says_so():
     assert sampler.read(clock()) == []
     clock.t += 1.0
     assert sampler.read(clock()) == []
-    assert len(sampler.samples.lost) == 1 and "GPU 0 lost" in sampler.samples.lost[0]
+    assert len(sampler.samples.lost) == 1 and "GPU 00000000:01:00.0 lost" in sampler.samples.lost[0]
 
 
 def test_sampler_thread_that_dies_is_reported_not_raised():
@@ -129,7 +129,8 @@ def test_fake_selected_by_environment(monkeypatch, tmp_path):
     profile.write_text("name: Tiny Fake\nmemory_total_mb: 1024\n")
     monkeypatch.setenv("BENCHHARNESS_FAKE_NVML", str(profile))
     assert make_sampler(100, print).describe()[0] == {
-        "index": 0, "name": "Tiny Fake", "driver": "fake-0.0", "memory_total_mb": 1024, "source": "fake-nvml"}
+        "index": 0, "pci_bus_id": "00000000:01:00.0", "uuid": "GPU-fake-0", "name": "Tiny Fake", "driver": "fake-0.0",
+        "memory_total_mb": 1024, "source": "fake-nvml", "averaging_period_s": pytest.approx(1 / 6, abs=1e-5)}
 
 
 def test_bad_fake_profile_names_file_line_and_key(tmp_path):
@@ -140,15 +141,21 @@ def test_bad_fake_profile_names_file_line_and_key(tmp_path):
     assert caught.value.lines == [f"{profile}:2: memory_total_mb: Input should be greater than 0, got -1"]
 
 
-def test_cuda_visible_devices(monkeypatch):
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    assert visible_indices(None, 3) == [0, 1, 2]
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,0")
-    assert visible_indices(None, 3) == [2, 0]
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    assert visible_indices(None, 3) == []
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-abc,7,1")
-    assert visible_indices(None, 3) == ["GPU-abc"]  # CUDA stops at the first invalid entry
+GPUS = [{"pci_bus_id": "00000000:81:00.0", "uuid": "GPU-81aa"}, {"pci_bus_id": "00000000:01:00.0", "uuid": "GPU-01bb"},
+        {"pci_bus_id": "00000000:C1:00.0", "uuid": "GPU-c1cc"}, {"pci_bus_id": "00000000:41:00.0", "uuid": "GPU-41dd"}]
+
+
+def test_cuda_numbers_gpus_by_pci_bus_id_not_by_nvml_index():
+    buses = lambda devices: [d["pci_bus_id"][9:11] for d in devices]  # noqa: E731
+    assert buses(cuda_visible(GPUS, None)) == ["01", "41", "81", "C1"]
+    assert buses(cuda_visible(GPUS, "3")) == ["C1"]  # NVML index 2
+    assert buses(cuda_visible(GPUS, "2,0")) == ["81", "01"]
+    assert cuda_visible(GPUS, "") == []
+    assert buses(cuda_visible(GPUS, "GPU-c1,1")) == ["C1", "41"]  # a unique UUID prefix, as CUDA takes
+    assert buses(cuda_visible(GPUS, "1,7,0")) == ["41"]  # CUDA stops at the first invalid entry
+    assert buses(cuda_visible(GPUS, "1,1")) == ["41"]  # and at a repeated one
+    assert cuda_visible(GPUS, "GPU-") == []  # a prefix that names several GPUs names none
+    assert bus_key("0000:0a:00.1") < bus_key("00000000:81:00.0") < bus_key("00000001:01:00.0")
 
 
 def test_all_gpus_hidden_is_unavailable(monkeypatch):
@@ -168,30 +175,33 @@ def rows_every(dt, until, **columns):
 
 def test_energy_from_the_counter_interpolated_at_the_window():
     rows = rows_every(0.1, 10, energy_mj=lambda t: 200_000 * t, power_w=lambda t: 999)
-    energy, method = energy_j(rows, 2.05, 4.05)
-    assert method == "energy counter" and energy == pytest.approx(400.0)  # 200 W for 2 s
+    energy, method, coverage = energy_j(rows, 2.05, 4.05)
+    assert method == "energy counter" and energy == pytest.approx(400.0) and coverage == 1.0  # 200 W for 2 s
+    energy, _, coverage = energy_j(rows, 9.0, 11.0)  # the readings end at 10 s: half the window is not covered
+    assert coverage == pytest.approx(0.5) and energy == pytest.approx(200.0)
 
 
 def test_energy_from_power_when_there_is_no_counter():
     rows = rows_every(0.5, 10, energy_mj=lambda t: None, power_w=lambda t: 100 + 10 * t)
-    energy, method = energy_j(rows, 0.0, 4.0)
+    energy, method, _ = energy_j(rows, 0.0, 4.0)
     assert method == "power integral" and energy == pytest.approx(480.0)  # integral of 100 + 10t over [0, 4]
 
 
 def test_no_power_no_energy():
-    assert energy_j(rows_every(0.1, 1, util_gpu_pct=lambda t: 50), 0, 1) == (None, None)
+    assert energy_j(rows_every(0.1, 1, util_gpu_pct=lambda t: 50), 0, 1) == (None, None, None)
 
 
 def test_summary_aligns_samples_to_steady_epochs():
     # Warm-up epoch 0 in [0, 2) at 10 %, steady epochs in [2, 4) and [4, 6) at 80 % and 90 %.
-    util = lambda t: 10 if t < 2 else (80 if t < 4 else 90)  # noqa: E731
+    # A reading speaks for the time before it, so a reading at t = 2 is the warm-up's last.
+    util = lambda t: 10 if t <= 2 else (80 if t <= 4 else 90)  # noqa: E731
     rows = rows_every(0.25, 6, util_gpu_pct=util, mem_used_mb=lambda t: 1000 + t, power_w=lambda t: 100,
                       energy_mj=lambda t: 100_000 * t)
     samples = TrialSamples("nvml", [], rows)
-    epochs = [{"epoch": i, "samples": 1000, "t_start_monotonic": 2 * i - 0.01, "t_end_monotonic": 2 * i + 1.99}
+    epochs = [{"epoch": i, "samples": 1000, "t_start_monotonic": 2.0 * i, "t_end_monotonic": 2.0 * i + 2}
               for i in range(3)]
     t = summarize(samples, epochs, 8192)
-    assert t["util_mean_pct"] == pytest.approx(85.0)
+    assert t["util_mean_pct"] == pytest.approx(85.0) and t["coverage"] == pytest.approx(1.0)
     assert t["util_p90_pct"] == 90
     assert t["mem_peak_mb"] == 1006 and t["mem_total_mb"] == 8192  # peak over the whole trial
     assert t["energy_j"] == pytest.approx(100 * 4.0) and t["energy_method"] == "energy counter"
@@ -323,19 +333,19 @@ def test_gpu_pids_from_another_namespace_are_not_counted(monkeypatch):
     sampler = sampler_at(clock, other_compute_pids=(5_000_001,))
     monkeypatch.setattr(sampler, "pid_visible", lambda pid: False)  # as in a container: host PIDs
     assert sampler.read(clock())[0]["gpu_other_processes"] == 1  # the trial is listed: same namespace
-    sampler.nvml.set_workload(None, 0)  # the trial no longer listed: whose PIDs are these?
+    sampler.nvml.set_workload(None, 0, [])  # the trial no longer listed: whose PIDs are these?
     assert sampler.read(clock())[0]["gpu_other_processes"] is None
     assert sampler.read(clock())[0]["gpu_other_processes"] is None
     assert sampler.samples.lost == [FOREIGN_PIDS]  # said once
 
 
 def load_epochs():
-    return [{"epoch": i, "samples": 1000, "t_start_monotonic": 2 * i - 0.01, "t_end_monotonic": 2 * i + 1.99}
+    return [{"epoch": i, "samples": 1000, "t_start_monotonic": 2.0 * i, "t_end_monotonic": 2.0 * i + 2}
             for i in range(3)]
 
 
 def test_summary_of_a_quiet_machine_is_not_busy():
-    rows = rows_every(0.25, 6, util_gpu_pct=lambda t: 80, host_other_cpu_pct=lambda t: 60 if t < 2 else 4,
+    rows = rows_every(0.25, 6, util_gpu_pct=lambda t: 80, host_other_cpu_pct=lambda t: 60 if t <= 2 else 4,
                       gpu_other_processes=lambda t: 1 if t < 2 else 0)  # warm-up load does not count
     t = summarize(TrialSamples("nvml", [], rows), load_epochs(), 8192)
     assert t["busy"] is False and t["busy_reason"] is None
@@ -345,7 +355,7 @@ def test_summary_of_a_quiet_machine_is_not_busy():
 
 
 def test_summary_names_a_busy_host():
-    rows = rows_every(0.25, 6, cpu_proc_pct=lambda t: 40, host_other_cpu_pct=lambda t: 30 if t < 4 else 60,
+    rows = rows_every(0.25, 6, cpu_proc_pct=lambda t: 40, host_other_cpu_pct=lambda t: 30 if t <= 4 else 60,
                       gpu_other_processes=lambda t: None)
     t = summarize(TrialSamples("cpu", [], rows), load_epochs(), None)
     assert t["busy"] is True and t["gpu_other_processes_max"] is None

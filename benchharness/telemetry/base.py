@@ -29,6 +29,14 @@ class TrialSamples:
     rows: list[dict] = field(default_factory=list)
     gaps: Counter = field(default_factory=Counter)
     lost: list[str] = field(default_factory=list)
+    # How far back one device reading speaks for (``windows.spans``); None: since the previous one.
+    hold_s: float | None = None
+    # The device's own averaging period behind a reading, s, and where that figure comes from.
+    period_s: float = 0.0
+    period_source: str = "the sampling interval"
+    # The devices sampled (index, pci_bus_id, uuid, name), and names of other processes seen on them.
+    devices: list[dict] = field(default_factory=list)
+    process_names: dict[int, str] = field(default_factory=dict)
 
 
 class Sampler(Protocol):
@@ -91,7 +99,7 @@ class ThreadedSampler:
 
     def _reset(self, pid: int | None) -> None:
         self.pid = pid
-        self.samples = TrialSamples(self.source, list(self.columns), gaps=Counter())
+        self.samples = TrialSamples(self.source, list(self.columns), gaps=Counter(), **self.sampling_facts())
         if self.host is not None:
             self.host.reset()  # a new trial: the previous trial's counters are no baseline
 
@@ -109,3 +117,7 @@ class ThreadedSampler:
 
     def read(self, t: float) -> list[dict]:
         raise NotImplementedError
+
+    def sampling_facts(self) -> dict:
+        """``TrialSamples``' hold_s, period_s, period_source and devices for this sampler."""
+        return {"hold_s": None, "period_s": self.interval_s, "period_source": "the sampling interval"}

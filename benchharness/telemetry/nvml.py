@@ -15,13 +15,13 @@ import time
 
 import psutil
 
-from benchharness.telemetry.base import ThreadedSampler
+from benchharness.telemetry.base import ThreadedSampler, TrialSamples
 from benchharness.telemetry.host import HostLoad, process_cpu_s, process_tree
 
 # New columns go at the end: readers of older CSVs match on the leading ones.
 COLUMNS = ["t_monotonic", "device", "util_gpu_pct", "util_mem_pct", "mem_used_mb", "mem_total_mb",
            "proc_mem_mb", "power_w", "energy_mj", "temp_c", "sm_clock_mhz", "clocks_event_reasons",
-           "host_other_cpu_pct", "gpu_other_processes"]
+           "host_other_cpu_pct", "gpu_other_processes", "gpu_other_pids"]
 
 FOREIGN_PIDS = ("GPU process lists name PIDs that are not processes here (a container with its own PID "
                 "namespace?): the trial cannot be told from other work, so gpu_other_processes is null")
@@ -46,25 +46,58 @@ def load_pynvml():
     return pynvml
 
 
-def visible_indices(nvml, count: int) -> list:
-    """NVML handles' keys for the GPUs this process may use, honouring ``CUDA_VISIBLE_DEVICES``
-    (indices or ``GPU-`` UUIDs; an empty value hides every GPU)."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+# NVML's documented bound on the period behind utilization.gpu ("1 second and 1/6 second depending
+# on the product"): assumed where the driver does not tell its sample times.
+NVML_MAX_PERIOD_S = 1.0
+NVML_GPU_UTILIZATION_SAMPLES = 1
+
+# Clocks-event reason bits (nvml.h, nvmlClocksEventReason*), by what they mean for a measurement.
+THERMAL_REASONS = {0x20: "sw_thermal_slowdown", 0x40: "hw_thermal_slowdown"}
+POWER_REASONS = {0x4: "sw_power_cap", 0x80: "hw_power_brake_slowdown"}
+OTHER_REASONS = {0x1: "gpu_idle", 0x2: "applications_clocks_setting", 0x8: "hw_slowdown", 0x10: "sync_boost",
+                 0x100: "display_clock_setting"}
+REASON_NAMES = THERMAL_REASONS | POWER_REASONS | OTHER_REASONS
+
+
+def bus_key(pci_bus_id: str | None) -> tuple:
+    """Sort key of a PCI bus id ("00000000:81:00.0" or "0000:81:00.0"): (domain, bus, device,
+    function) as numbers, the order CUDA numbers GPUs in under ``CUDA_DEVICE_ORDER=PCI_BUS_ID``."""
+    if not pci_bus_id:
+        return (float("inf"),)
+    domain, bus, rest = pci_bus_id.split(":")
+    device, function = rest.split(".")
+    return tuple(int(part, 16) for part in (domain, bus, device, function))
+
+
+def cuda_visible(devices: list[dict], visible: str | None) -> list[dict]:
+    """The GPUs a process with ``CUDA_VISIBLE_DEVICES=visible`` uses, in CUDA's order.
+
+    ``devices`` are every GPU NVML lists (each with ``pci_bus_id`` and ``uuid``). The harness starts
+    every worker with ``CUDA_DEVICE_ORDER=PCI_BUS_ID``, so CUDA index k is the k-th GPU by PCI bus
+    id, which is not always NVML's index k. Entries may be indices or (prefixes of) ``GPU-`` UUIDs;
+    as in CUDA, the list ends at the first entry that names no GPU or one already named, and an
+    empty value hides every GPU. ``MIG-`` entries are looked up by the caller (no bus order).
+    """
+    ordered = sorted(devices, key=lambda d: bus_key(d.get("pci_bus_id")))
     if visible is None:
-        return list(range(count))
-    keys = []
+        return ordered
+    chosen: list[dict] = []
     for item in (v.strip() for v in visible.split(",")):
-        if item.isdigit() and int(item) < count:
-            keys.append(int(item))
-        elif item.startswith(("GPU-", "MIG-")):
-            keys.append(item)
+        if item.isdigit():
+            match = [ordered[int(item)]] if int(item) < len(ordered) else []
+        elif item.startswith("GPU-"):
+            match = [d for d in devices if (d.get("uuid") or "").startswith(item)]
         else:
-            break  # CUDA stops at the first invalid entry
-    return keys
+            match = []
+        if len(match) != 1 or match[0] in chosen:
+            break
+        chosen.append(match[0])
+    return chosen
 
 
 class NvmlSampler(ThreadedSampler):
-    """Samples every visible GPU through an NVML module (real or fake)."""
+    """Samples the trial's GPUs (``CUDA_VISIBLE_DEVICES`` mapped to NVML by PCI bus id) through an
+    NVML module (real or fake). Other GPUs on the host are not sampled."""
 
     source = "nvml"
     columns = COLUMNS
@@ -74,10 +107,13 @@ class NvmlSampler(ThreadedSampler):
         self.interval_s = interval_s
         self.clock = clock
         self.host = HostLoad()
+        self.samples = TrialSamples(self.source, list(self.columns))  # query() counts gaps here from the start
         self.devices = self._open_devices()
         if not self.devices:
             raise NvmlUnavailable("no GPU visible (CUDA_VISIBLE_DEVICES hides them all or the driver lists none)")
         self._choice: dict[tuple[int, str], tuple] = {}
+        self._names: dict[int, str] = {}
+        self.period_s, self.period_source = self._averaging_period()
         self._reset(None)
 
     @classmethod
@@ -85,21 +121,57 @@ class NvmlSampler(ThreadedSampler):
         return cls(load_pynvml(), interval_s)
 
     def _open_devices(self) -> list[dict]:
+        """The trial's GPUs: every GPU NVML lists, with its PCI bus id and UUID, narrowed to what
+        ``CUDA_VISIBLE_DEVICES`` leaves visible, in CUDA's order."""
         nvml = self.nvml
         try:
             nvml.nvmlInit()
             count = nvml.nvmlDeviceGetCount()
         except nvml.NVMLError as exc:
             raise NvmlUnavailable(str(exc)) from None
-        devices = []
-        for key in visible_indices(nvml, count):
-            try:
-                handle = (nvml.nvmlDeviceGetHandleByUUID(key) if isinstance(key, str)
-                          else nvml.nvmlDeviceGetHandleByIndex(key))
-            except nvml.NVMLError:
-                continue
-            devices.append({"index": len(devices), "nvml_key": key, "handle": handle, "lost": False})
-        return devices
+        every = [self._identify(i) for i in range(count)]
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        if visible is not None and visible.strip().startswith("MIG-"):
+            chosen = [self._mig(visible.split(",")[0].strip())]
+        else:
+            chosen = cuda_visible([d for d in every if d is not None], visible)
+        return [d for d in chosen if d is not None]
+
+    def _identify(self, nvml_index: int) -> dict | None:
+        try:
+            handle = self.nvml.nvmlDeviceGetHandleByIndex(nvml_index)
+        except self.nvml.NVMLError:
+            return None
+        pci = self.query("pci", "nvmlDeviceGetPciInfo", handle)
+        return {"nvml_index": nvml_index, "handle": handle, "lost": False,
+                "pci_bus_id": _text(getattr(pci, "busId", None)) if pci is not None else None,
+                "uuid": _text(self.query("uuid", "nvmlDeviceGetUUID", handle))}
+
+    def _mig(self, uuid: str) -> dict | None:
+        try:
+            handle = self.nvml.nvmlDeviceGetHandleByUUID(uuid)
+        except self.nvml.NVMLError:
+            return None
+        return {"nvml_index": None, "handle": handle, "lost": False, "pci_bus_id": None, "uuid": uuid}
+
+    def _averaging_period(self) -> tuple[float, str]:
+        """The driver's utilization sample period, from the timestamps of its own sample buffer
+        (``nvmlDeviceGetSamples``); NVML's documented upper bound (1 s) where it cannot be read."""
+        samples = self.query("period", "nvmlDeviceGetSamples", self.devices[0]["handle"],
+                             NVML_GPU_UTILIZATION_SAMPLES, 0, count_gap=False)
+        stamps = sorted(s.timeStamp for s in (samples[1] if samples else []))
+        steps = sorted(b - a for a, b in zip(stamps, stamps[1:]) if b > a)
+        if len(steps) < 2:
+            return NVML_MAX_PERIOD_S, "NVML's averaging period (assumed 1 s: the driver did not give its sample times)"
+        return steps[len(steps) // 2] / 1e6, "NVML's averaging period (from the driver's sample times)"
+
+    def sampling_facts(self) -> dict:
+        return {"hold_s": max(self.interval_s, self.period_s), "period_s": self.period_s,
+                "period_source": self.period_source, "devices": [self._identity(d) for d in self.devices]}
+
+    @staticmethod
+    def _identity(device: dict) -> dict:
+        return {"index": device["nvml_index"], "pci_bus_id": device["pci_bus_id"], "uuid": device["uuid"]}
 
     # -- the one seam every NVML call goes through ------------------------------------------------
 
@@ -121,7 +193,7 @@ class NvmlSampler(ThreadedSampler):
     def query_first(self, device: dict, metric: str, calls: list[tuple]):
         """The first of several equivalent calls that works on this device (e.g. the v2 memory
         struct, then v1), remembered after its first success; only the last miss counts as a gap."""
-        key = (device["index"], metric)
+        key = (id(device), metric)
         if key in self._choice:
             calls = [self._choice[key]]
         for i, call in enumerate(calls):
@@ -134,45 +206,43 @@ class NvmlSampler(ThreadedSampler):
     # -- protocol ---------------------------------------------------------------------------------
 
     def describe(self) -> list[dict]:
+        """The trial's GPUs for run.json: NVML index, PCI bus id, UUID, name, driver, memory, and
+        the averaging period behind a utilization reading."""
         self._reset(None)
         driver = self.query("driver", "nvmlSystemGetDriverVersion")
         out = []
         for dev in self.devices:
             mem = self.query("mem", "nvmlDeviceGetMemoryInfo", dev["handle"])
-            out.append({"index": dev["index"], "name": _text(self.query("name", "nvmlDeviceGetName", dev["handle"])),
-                        "driver": _text(driver), "memory_total_mb": round(mem.total / MIB) if mem else None,
-                        "source": self.source})
+            out.append(self._identity(dev) | {
+                "name": _text(self.query("name", "nvmlDeviceGetName", dev["handle"])), "driver": _text(driver),
+                "memory_total_mb": round(mem.total / MIB) if mem else None, "source": self.source,
+                "averaging_period_s": self.period_s})
         return out
 
     # -- one reading ----------------------------------------------------------------------------
 
     def read(self, t: float) -> list[dict]:
-        """One row per live device at time ``t``. The host-wide and all-GPU figures
-        (``host_other_cpu_pct``, ``gpu_other_processes``) are the same on every device's row."""
+        """One row per live trial GPU at time ``t``; ``host_other_cpu_pct`` is the same on each."""
         pids = self._process_tree()
         host_other = self.host.sample(t, process_cpu_s(pids))
-        rows, listed = [], []
+        rows = []
         for dev in self.devices:
             if dev["lost"]:
                 continue
             try:
-                rows.append(self._read_device(dev, t, pids, listed))
+                rows.append(self._read_device(dev, t, pids) | {"host_other_cpu_pct": host_other})
             except DeviceLost as exc:
                 dev["lost"] = True
-                self.samples.lost.append(f"GPU {dev['index']} lost at t={t:.3f}: {exc}; no samples after")
-        gpu_other = self._other_gpu_processes(listed, pids)
-        for row in rows:
-            row.update(host_other_cpu_pct=host_other, gpu_other_processes=gpu_other)
+                self.samples.lost.append(f"GPU {dev['pci_bus_id'] or dev['uuid']} lost at t={t:.3f}: {exc}; "
+                                         "no samples after")
         return rows
 
-    def _read_device(self, dev: dict, t: float, pids: set[int], listed: list[set[int]]) -> dict:
-        """One device's row; the PID sets of its process lists that could be read go to ``listed``."""
+    def _read_device(self, dev: dict, t: float, pids: set[int]) -> dict:
         nvml, h = self.nvml, dev["handle"]
         # Only the compute list: another training job competes for the GPU, while the graphics list
         # holds the display server on any workstation, which would flag every trial as busy.
         compute = self.query("proc_mem", "nvmlDeviceGetComputeRunningProcesses", h)
-        if compute is not None:
-            listed.append({p.pid for p in compute})
+        others = self._other_gpu_processes(compute, pids)
         util = self.query("util", "nvmlDeviceGetUtilizationRates", h)
         mem = self.query_first(dev, "mem", [("nvmlDeviceGetMemoryInfo", h, getattr(nvml, "nvmlMemory_v2", 0x02000028)),
                                             ("nvmlDeviceGetMemoryInfo", h)])
@@ -181,7 +251,7 @@ class NvmlSampler(ThreadedSampler):
                                                                   ("nvmlDeviceGetCurrentClocksThrottleReasons", h)])
         return {
             "t_monotonic": t,
-            "device": dev["index"],
+            "device": dev["pci_bus_id"] or dev["uuid"],
             "util_gpu_pct": util.gpu if util else None,
             "util_mem_pct": util.memory if util else None,
             "mem_used_mb": mem.used / MIB if mem else None,
@@ -192,6 +262,8 @@ class NvmlSampler(ThreadedSampler):
             "temp_c": self.query("temp", "nvmlDeviceGetTemperature", h, getattr(nvml, "NVML_TEMPERATURE_GPU", 0)),
             "sm_clock_mhz": self.query("sm_clock", "nvmlDeviceGetClockInfo", h, getattr(nvml, "NVML_CLOCK_SM", 1)),
             "clocks_event_reasons": reasons,
+            "gpu_other_processes": None if others is None else len(others),
+            "gpu_other_pids": None if others is None else " ".join(map(str, sorted(others))),
         }
 
     def _process_tree(self) -> set[int]:
@@ -201,24 +273,34 @@ class NvmlSampler(ThreadedSampler):
         """Whether ``pid`` is a process in this PID namespace (the fake overrides it for its own)."""
         return psutil.pid_exists(pid)
 
-    def _other_gpu_processes(self, listed: list[set[int]], tree: set[int]) -> int | None:
-        """Distinct PIDs on the sampled GPUs that are neither the trial's tree nor this harness.
+    def process_name(self, pid: int) -> str:
+        try:
+            return psutil.Process(pid).name()
+        except psutil.Error:
+            return "?"
 
-        None when no process list could be read, and None when the lists name PIDs this namespace
-        does not have while none of ours is listed: in a container NVML reports host PIDs, so the
-        trial itself would be counted as "other" (a guess either way; not a figure).
+    def _other_gpu_processes(self, compute: list | None, tree: set[int]) -> set[int] | None:
+        """PIDs in this GPU's compute list that are neither the trial's tree nor this harness; their
+        names go to ``samples.process_names``.
+
+        None when the list could not be read, and None when it names PIDs this namespace does not
+        have while none of ours is listed: in a container NVML reports host PIDs, so the trial itself
+        would be counted as "other" (a guess either way; not a figure).
         """
-        if not listed:
+        if compute is None:
             return None
         ours = tree | {self.host.own_pid}
-        on_gpu = set().union(*listed)
+        on_gpu = {p.pid for p in compute}
         others = on_gpu - ours
         # One of ours listed proves the PIDs are in our namespace; else each must exist here.
         if not on_gpu & ours and not all(self.pid_visible(pid) for pid in others):
             if FOREIGN_PIDS not in self.samples.lost:
                 self.samples.lost.append(FOREIGN_PIDS)
             return None
-        return len(others)
+        for pid in others - self._names.keys():
+            self._names[pid] = self.process_name(pid)
+        self.samples.process_names.update({pid: self._names[pid] for pid in others})
+        return others
 
 
 def _own_memory_mb(procs: list | None, pids: set[int]) -> float | None:

@@ -90,9 +90,28 @@ def tensorflow_environment(tf) -> dict:
     }
 
 
+def _gpu_names(tf) -> list[str]:
+    return [f"GPU:{i}" for i in range(len(tf.config.list_logical_devices("GPU")))]
+
+
+def reset_tensorflow_peak(tf) -> None:
+    """Start TensorFlow's peak-allocation count afresh on every GPU, so the peak read after the fit
+    is the timed epochs' own (not the model build's or the cost count's)."""
+    for name in _gpu_names(tf):
+        tf.config.experimental.reset_memory_stats(name)
+
+
 def tensorflow_peak_mb(tf) -> float | None:
-    """TensorFlow's own peak allocation on the first GPU (MiB), beside NVML's device-wide figure;
-    None on the CPU, where TensorFlow does not track it."""
-    if not tf.config.list_physical_devices("GPU"):
+    """TensorFlow's own peak allocation since ``reset_tensorflow_peak`` (MiB), the largest of the
+    trial's GPUs; None on the CPU, where TensorFlow does not track it."""
+    names = _gpu_names(tf)
+    if not names:
         return None
-    return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+    return max(tf.config.experimental.get_memory_info(name)["peak"] for name in names) / 2**20
+
+
+def own_rss_mb() -> float:
+    """This process's resident memory, MiB."""
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20

@@ -10,7 +10,8 @@ from __future__ import annotations
 from benchharness.worker.cost_cache import measure_cost
 from benchharness.worker.data import load_data, make_dataset
 from benchharness.worker.device import (configure_devices, configure_keras, describe_device, import_keras,
-                                        import_tensorflow, tensorflow_environment, tensorflow_peak_mb)
+                                        import_tensorflow, own_rss_mb, reset_tensorflow_peak, tensorflow_environment,
+                                        tensorflow_peak_mb)
 from benchharness.worker.events import EventLog
 from benchharness.worker.measure import AUTO_WARMUP_STEPS, make_adaptive_stop, make_stop_rule, window_steps
 from benchharness.worker.model import build_model, compile_model, evaluate, output_activation
@@ -25,7 +26,8 @@ def set_up(runtime: dict, seed: int, events: EventLog):
     configure_devices(tf.config, runtime)
     keras = import_keras()
     configure_keras(keras, runtime, seed)
-    events.emit("imported")
+    # The CPU's memory figure is RSS growth from here: what the model, data and training add.
+    events.emit("imported", rss_mb=own_rss_mb())
     return tf, keras
 
 
@@ -69,6 +71,7 @@ def timed_fit(tf, keras, model, batches, spec: dict, events: EventLog, samples_o
     log_dir = spec.get("tensorboard_dir")
     recorder = make_summary_recorder(keras, pruning) if log_dir else None
     callbacks = [timer, stop] + ([update_step_callback()] if pruning else []) + ([recorder] if recorder else [])
+    reset_tensorflow_peak(tf)
     events.emit("fit_start")
     fit_windows(model, batches, params, callbacks, timer, params["max_epochs"] if rule else params["epochs"])
     events.emit("fit_end")
