@@ -385,3 +385,82 @@ def test_fake_profile_other_pids_from_yaml(tmp_path):
     profile.write_text("other_compute_pids: [0]\n")
     with pytest.raises(UserError, match="other_compute_pids"):
         load_profile(str(profile))
+
+
+# -- windows that mean what they say; throttling -------------------------------------------------
+
+
+def samples_of(rows, source="nvml", hold_s=0.1, period_s=0.1):
+    return TrialSamples(source, [], rows, hold_s=hold_s, period_s=period_s, period_source="the test's period")
+
+
+def test_a_sampler_stall_is_not_over_weighted():
+    # 50 % every 0.1 s for 10 s, but the sampler stalled after 5.0 s and caught up at 5.5 s with ten
+    # readings back to back, all at 100 %.
+    at = lambda t, u: {"t_monotonic": t, "device": "g", "util_gpu_pct": u}  # noqa: E731
+    rows = [at(0.1 * i, 50) for i in range(1, 51)] + [at(5.5 + 1e-5 * i, 100) for i in range(10)]
+    rows += [at(0.1 * i, 50) for i in range(56, 101)]
+    epochs = [{"epoch": 0, "samples": 1, "t_start_monotonic": 0.0, "t_end_monotonic": 1.0},
+              {"epoch": 1, "samples": 1, "t_start_monotonic": 1.0, "t_end_monotonic": 10.0}]
+    t = summarize(samples_of(rows, hold_s=0.1), epochs, None)
+    steady = [r["util_gpu_pct"] for r in rows if r["t_monotonic"] >= 1.0]
+    assert sum(steady) / len(steady) == pytest.approx((86 * 50 + 10 * 100) / 96)  # a plain mean: 55.2
+    # Each reading speaks for at most 0.1 s before it: the ten catch-up readings for 0.1 s together,
+    # not ten readings' worth; the stall's other 0.4 s is covered by nothing.
+    assert t["util_mean_pct"] == pytest.approx((8.5 * 50 + 0.1 * 100) / 8.6, rel=1e-4)
+    assert t["coverage"] == pytest.approx(8.6 / 9.0, rel=1e-4) and t["withheld"] == {}
+
+
+def test_a_window_the_samples_do_not_cover_is_null_with_its_reason():
+    rows = [{"t_monotonic": 0.1 * i, "device": "g", "util_gpu_pct": 80, "power_w": 200.0} for i in range(1, 61)
+            if not 30 < i <= 50]  # the sampler missed 2 s of a 6 s run
+    epochs = [{"epoch": 0, "samples": 1, "t_start_monotonic": 0.0, "t_end_monotonic": 1.0},
+              {"epoch": 1, "samples": 1, "t_start_monotonic": 1.0, "t_end_monotonic": 6.0}]
+    t = summarize(samples_of(rows), epochs, None)
+    assert t["coverage"] == pytest.approx(0.6)
+    assert t["util_mean_pct"] is None and t["util_p90_pct"] is None and t["power_mean_w"] is None
+    assert t["withheld"]["util_mean_pct"].startswith("the samples cover 60 % of the window (under 90%)")
+    assert "raise samples_per_epoch" in t["withheld"]["util_mean_pct"]
+    assert t["per_epoch"][0]["util_mean_pct"] == pytest.approx(80) and t["per_epoch"][0]["withheld"] == {}
+
+
+def test_a_window_shorter_than_twice_the_averaging_period_is_null():
+    rows = [{"t_monotonic": 0.05 * i, "device": "g", "util_gpu_pct": 70} for i in range(1, 61)]
+    epochs = [{"epoch": 0, "samples": 1, "t_start_monotonic": 0.0, "t_end_monotonic": 1.0},
+              {"epoch": 1, "samples": 1, "t_start_monotonic": 1.0, "t_end_monotonic": 2.5}]
+    t = summarize(samples_of(rows, hold_s=1.0, period_s=1.0), epochs, None)
+    assert t["coverage"] == pytest.approx(1.0) and t["util_mean_pct"] is None
+    assert t["withheld"]["util_mean_pct"].startswith("the window (1.50 s) is shorter than twice the test's period (1.00 s)")
+    longer = summarize(samples_of(rows, hold_s=1.0, period_s=0.5), epochs, None)
+    assert longer["util_mean_pct"] == pytest.approx(70) and longer["withheld"] == {}
+
+
+def test_a_throttle_profile_is_flagged_in_its_windows():
+    clock = FakeClock()
+    sampler = sampler_at(clock, throttle={"from_s": 2.0, "reasons": 0x20 | 0x4, "sm_clock_mhz": 900, "temp_c": 91})
+    for _ in range(41):
+        sampler.samples.rows.extend(sampler.read(clock()))
+        clock.t += 0.1
+    epochs = [{"epoch": i, "samples": 100, "t_start_monotonic": 100.0 + i, "t_end_monotonic": 101.0 + i}
+              for i in range(4)]
+    throttle = summarize(sampler.samples, epochs, 8192)["throttle"]
+    assert throttle["reasons"] == ["sw_power_cap", "sw_thermal_slowdown"]
+    assert throttle["thermal"] is True and throttle["power"] is True
+    assert throttle["throttled_epochs"] == [2, 3]  # from 2 s after the trial started
+    assert throttle["throttled_share"] == pytest.approx(2 / 3, abs=0.05)
+    assert throttle["sm_clock_min_mhz"] == 900 and throttle["temp_max_c"] == 91
+    quiet = sampler_at(FakeClock())
+    quiet.samples.rows.extend(quiet.read(100.5))
+    quiet.samples.rows.extend(quiet.read(101.5))
+    calm = summarize(quiet.samples, epochs, 8192)["throttle"]
+    assert calm["reasons"] == [] and calm["thermal"] is False and calm["throttled_epochs"] == []
+
+
+def test_four_gpus_the_sampler_reads_only_the_trials(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")  # CUDA's 3 by PCI bus id is NVML's index 2
+    clock = FakeClock()
+    gpus = [g | {"other_util_pct": u} for g, u in zip(GPUS, (100, 0, 0, 50))]
+    sampler = sampler_at(clock, gpus=gpus, trial_pci_bus_ids=("00000000:C1:00.0",))
+    rows = sampler.read(clock())
+    assert [r["device"] for r in rows] == ["00000000:C1:00.0"] and rows[0]["util_gpu_pct"] == 63
+    assert [d["index"] for d in sampler.describe()] == [2]
