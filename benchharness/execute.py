@@ -186,8 +186,9 @@ def run_sweep(run: RunDir, runtime: dict, todo: list[Trial], on_event: EventCall
     from benchharness.probe import probe_device
     from benchharness.telemetry import make_sampler
 
-    sampler = make_sampler(runtime["sample_interval_ms"], warn)
-    gpus = sampler.describe()
+    # sample_interval_ms: 0 turns sampling off: no sampler, and every record's telemetry is null.
+    sampler = make_sampler(runtime["sample_interval_ms"], warn) if runtime["sample_interval_ms"] else None
+    gpus = sampler.describe() if sampler is not None else None
     if gpus:
         run.update_info(environment=run.info["environment"] | {"gpus": gpus})
     if todo:

@@ -138,6 +138,15 @@ Sweep = create_model(
 )
 
 
+SAMPLE_INTERVAL_EXPECT = "must be 0 (sampling off) or an integer in [10, 10000] (milliseconds)"
+
+
+def _sampling_off_or_in_range(value: int) -> int:
+    if 0 < value < 10:
+        raise PydanticCustomError("sample_interval", SAMPLE_INTERVAL_EXPECT)
+    return value
+
+
 class Runtime(BaseModel):
     """Process-wide settings applied in every worker before TensorFlow touches a device."""
 
@@ -147,7 +156,8 @@ class Runtime(BaseModel):
     memory_limit_mb: Annotated[int, Field(gt=0)] | None = None
     mixed_precision: bool = False
     xla: bool = False
-    sample_interval_ms: Annotated[int, Field(ge=10, le=10000)] = 100
+    # 0 turns telemetry off (no sampler; the record's telemetry is null); else 10 ms to 10 s.
+    sample_interval_ms: Annotated[int, Field(ge=0, le=10000), AfterValidator(_sampling_off_or_in_range)] = 100
 
 
 RUNTIME_EXPECT = {
@@ -155,7 +165,7 @@ RUNTIME_EXPECT = {
     "memory_limit_mb": "must be a positive integer (MiB) or null",
     "mixed_precision": "must be true or false",
     "xla": "must be true or false",
-    "sample_interval_ms": "must be an integer in [10, 10000] (milliseconds)",
+    "sample_interval_ms": SAMPLE_INTERVAL_EXPECT,
 }
 
 

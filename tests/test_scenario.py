@@ -36,7 +36,7 @@ EXPECTED = {
     "16_missing_name.yaml": ["{f}:1: name: required key is missing"],
     "17_top_level_list.yaml": ["{f}:1: (top level): a scenario must be a mapping of keys (name, defaults, sweep, ...), got list"],
     "18_repeats_swept.yaml": ["{f}:3: sweep.repeats: repeats cannot be swept; set defaults.repeats"],
-    "19_sample_interval_too_small.yaml": ["{f}:3: runtime.sample_interval_ms: must be an integer in [10, 10000] (milliseconds), got 5"],
+    "19_sample_interval_too_small.yaml": ["{f}:3: runtime.sample_interval_ms: must be 0 (sampling off) or an integer in [10, 10000] (milliseconds), got 5"],
     "20_include_not_a_list.yaml": ["{f}:2: include: must be a list of parameter mappings, got {{'batch_size': 16}}"],
     "21_exclude_unknown_key.yaml": ["{f}:5: exclude[0].batch_sise: unknown key (did you mean 'batch_size'?)"],
     "22_bool_for_int.yaml": ["{f}:3: defaults.epochs: must be auto or an integer >= 2 (the first epoch is warm-up and reported apart), got true"],
@@ -64,6 +64,7 @@ EXPECTED = {
     "40_bad_order.yaml": ["{f}:2: order: must be interleaved, random or sequential, got 'shuffled'"],
     "41_auto_samples_with_pruning.yaml": ["{f}:4: defaults.samples_per_epoch: pruning needs a fixed step count: set samples_per_epoch to a number (or null) for trials with sparsity > 0"],
     "37_bad_schedule_name.yaml": ["{f}:4: defaults.pruning_schedule: must be polynomial or constant, got 'cubic'"],
+    "42_sample_interval_negative.yaml": ["{f}:3: runtime.sample_interval_ms: must be 0 (sampling off) or an integer in [10, 10000] (milliseconds), got -100"],
 }
 
 
@@ -181,3 +182,48 @@ def test_pruning_with_auto_epochs_runs_fixed_epochs_and_says_so(scenario_file):
                              f"epochs: auto they run {PRUNING_EPOCHS_FOR_AUTO} epochs (set epochs to choose)",)
     dense = make_plan(scenario_file("name: d\nsweep:\n  batch_size: [32]\n", name="d.yaml"))
     assert dense.trials[0].params["epochs"] == "auto" and dense.warnings == ()
+
+
+def test_sample_interval_zero_turns_sampling_off_and_its_neighbours_are_errors(tmp_path):
+    def load(value):
+        path = tmp_path / "s.yaml"
+        path.write_text(f"name: sampling\nruntime:\n  sample_interval_ms: {value}\n")
+        return path
+
+    assert load_scenario(load(0)).scenario.runtime.sample_interval_ms == 0
+    assert load_scenario(load(10)).scenario.runtime.sample_interval_ms == 10
+    assert load_scenario(load(10000)).scenario.runtime.sample_interval_ms == 10000
+    for bad in ("1", "9", "10001", "false", "0.0", "'0'", "null"):
+        with pytest.raises(UserError) as caught:
+            load_scenario(load(bad))
+        assert caught.value.lines == [f"{tmp_path / 's.yaml'}:3: runtime.sample_interval_ms: must be 0 (sampling off) "
+                                      f"or an integer in [10, 10000] (milliseconds), got {bad}"], bad
+
+
+def test_validate_cli_bad_sample_interval_is_exit_2_and_one_line():
+    path = BAD / "19_sample_interval_too_small.yaml"
+    bad = _run_cli("validate", str(path))
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().splitlines() == [
+        f"{path}:3: runtime.sample_interval_ms: must be 0 (sampling off) or an integer in [10, 10000] (milliseconds), got 5"]
+
+
+@pytest.mark.slow
+def test_sampling_off_runs_and_reports_without_telemetry(tmp_path):
+    """``sample_interval_ms: 0``: a real run with no sampler; its record's telemetry is null and the
+    reports still render."""
+    import json
+
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(f"name: sampling-off\ndefaults:\n  model: \"{HERE / 'helpers' / 'models.py'}:tiny_mlp\"\n"
+                        "  epochs: 2\n  samples_per_epoch: 256\n  timeout_s: 120\nruntime:\n  sample_interval_ms: 0\n")
+    run = _run_cli("run", str(scenario), "--out", str(tmp_path / "results"), "--no-report", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    (run_dir,) = (tmp_path / "results").iterdir()
+    (record,) = [json.loads(line) for line in (run_dir / "trials.jsonl").read_text().splitlines()]
+    assert record["status"] == "ok" and record["telemetry"] is None and record["throughput_sps"] > 0
+    assert not list((run_dir / "samples").glob("*.csv"))
+    answer = _run_cli("report", str(run_dir), "--format", "json", cwd=tmp_path)
+    assert answer.returncode == 0 and json.loads(answer.stdout), answer.stderr
+    html = _run_cli("report", str(run_dir), "-o", str(tmp_path / "r.html"), cwd=tmp_path)
+    assert html.returncode == 0 and (tmp_path / "r.html").is_file(), html.stderr
