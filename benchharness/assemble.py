@@ -120,15 +120,19 @@ def fixed_cost(worker: WorkerRun, epochs: list[dict]) -> dict:
 
 
 def utilization_of_peak(fields: dict, peak: dict | None) -> dict:
-    """``flops_per_sample``, ``mfu`` against the run's probed peak, and the cost's achieved FLOP/s."""
-    from benchharness.cost import achieved_flops_per_s, mfu
+    """``flops_per_sample``, ``mfu`` against the run's probed peak, and the cost's achieved FLOP/s and
+    training-step arithmetic intensity at the trial's batch size and optimizer."""
+    from benchharness.cost import achieved_flops_per_s, mfu, step_intensity_of
 
     cost = fields.get("cost")
     flops = (cost or {}).get("flops_per_sample")
     out = {"flops_per_sample": flops,
            "mfu": mfu(flops, fields.get("throughput_sps"), (peak or {}).get("peak_flops_per_s"))}
     if cost is not None:
-        out["cost"] = cost | {"achieved_flops_per_s": achieved_flops_per_s(flops, fields.get("throughput_sps"))}
+        # A cost reported without the weight/activation split was not counted that way: null, never a guess.
+        cost = {"weight_bytes": None, "activation_bytes_per_sample": None} | cost
+        out["cost"] = cost | {"achieved_flops_per_s": achieved_flops_per_s(flops, fields.get("throughput_sps")),
+                              "step_arithmetic_intensity": step_intensity_of(cost, fields["params"])}
     return out
 
 

@@ -138,8 +138,23 @@ class Cost(Part):
     flops_per_sample: float | None = Field(description="forward FLOPs of one sample (profiler)")
     macs_per_sample: float | None
     conv_dense_macs_per_sample: float | None = Field(description="the papers' count: Conv/Dense MACs only")
-    mac_bytes_per_sample: float = Field(description="memory access cost, bytes per sample")
-    arithmetic_intensity: float | None = Field(description="FLOPs per byte")
+    mac_bytes_per_sample: float = Field(
+        description="memory access cost of one sample (ShuffleNetV2's MAC): every layer's weights plus its input "
+                    "and output activations at the compute dtype, bytes")
+    weight_bytes: float | None = Field(
+        description="all the model's weights (trainable and not) at the compute dtype, bytes: the part of "
+                    "mac_bytes_per_sample that does not grow with the batch; null in records written before "
+                    "it was counted")
+    activation_bytes_per_sample: float | None = Field(
+        description="every layer's input and output activations of one sample at the compute dtype, bytes: "
+                    "mac_bytes_per_sample minus weight_bytes; null in records written before it was counted")
+    arithmetic_intensity: float | None = Field(
+        description="forward FLOPs of one sample (batch 1) per byte of mac_bytes_per_sample: the same at every "
+                    "batch size (the roofline uses step_arithmetic_intensity)")
+    step_arithmetic_intensity: float | None = Field(
+        description="FLOPs per byte moved by one training step at the trial's batch size b and optimizer (s slots): "
+                    "3 F b / ((6 + 2 s) weight_bytes + 3 activation_bytes_per_sample b), F = flops_per_sample "
+                    "(benchharness.cost.training_step_intensity); null without the weight/activation split")
     flops_saved_by_sparsity: float | None = Field(description="per sample, with a sparse kernel (not what ran)")
     achieved_flops_per_s: float | None = Field(description="3 x forward FLOPs x steady throughput")
 

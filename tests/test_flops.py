@@ -46,6 +46,31 @@ def test_tutorial_cnn_flops_and_memory_access_by_hand(tf_keras):
     assert cost["macs_per_sample"] == cost["flops_per_sample"] / 2
     assert cost["conv_dense_macs_per_sample"] == 93_288
     assert cost["arithmetic_intensity"] == pytest.approx(cost["flops_per_sample"] / cost["mac_bytes_per_sample"])
+    # The memory access cost in its two parts: the weights (per model) and the activations (per sample).
+    assert cost["weight_bytes"] == model.count_params() * 4
+    assert cost["weight_bytes"] + cost["activation_bytes_per_sample"] == cost["mac_bytes_per_sample"]
+
+
+def test_training_step_intensity_of_a_small_model_by_hand(tf_keras):
+    """4 -> Dense(3) -> Dense(2), float32, Adam: the step's FLOPs and bytes counted by hand."""
+    from benchharness.cost import model_cost, training_step_intensity
+
+    _, keras = tf_keras
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Dense(3, activation="relu")(inputs)))
+    cost = model_cost(tf_keras[0], model, (4,))
+    # Forward FLOPs: 2 x (4x3 + 3x2) for the matmuls, 3 + 2 bias adds (the profiler counts no ReLU).
+    assert cost["flops_per_sample"] == 2 * (12 + 6) + 3 + 2 == 41
+    assert cost["weight_bytes"] == (4 * 3 + 3 + 3 * 2 + 2) * 4 == 92  # 23 weights
+    assert cost["activation_bytes_per_sample"] == ((4 + 3) + (3 + 2)) * 4 == 48  # each layer's input and output
+    assert cost["mac_bytes_per_sample"] == 140 and cost["arithmetic_intensity"] == pytest.approx(41 / 140)
+    # A step of batch b: 3 x 41 b FLOPs; (6 + 2 x 2) x 92 weight bytes + 3 x 48 b activation bytes.
+    by_hand = {1: 123 / (920 + 144), 16: 1968 / (920 + 2304), 256: 31488 / (920 + 36864)}
+    for batch, expected in by_hand.items():
+        assert training_step_intensity(cost["flops_per_sample"], cost["weight_bytes"],
+                                       cost["activation_bytes_per_sample"], batch) == pytest.approx(expected)
+    assert by_hand[1] < by_hand[16] < by_hand[256] < 123 / 144  # toward F / A = 41 / 48
+    keras.backend.clear_session()
 
 
 def test_recurrent_models_are_not_counted(tf_keras):

@@ -2,8 +2,8 @@
 
 Counting takes about 3 s for a MobileNet here, and a batch sweep builds the same architecture in
 every trial: the count is kept in the run's ``cost/`` directory under a hash of the model's full
-Keras config (layers, names, shapes, dtypes) and the bytes per element, so only an identical model
-reuses it.
+Keras config (layers, names, shapes, dtypes), the bytes per element and ``COST_FORMAT``, so only an
+identical model counted the same way reuses it.
 """
 
 from __future__ import annotations
@@ -12,6 +12,11 @@ import hashlib
 import json
 import sys
 from pathlib import Path
+
+# The keys of the cached cost dict: bump when ``cost.model_cost`` returns other keys, so an entry
+# written before (a resumed run's ``cost/``) is counted afresh instead of read without them.
+# 2: ``weight_bytes`` and ``activation_bytes_per_sample``.
+COST_FORMAT = 2
 
 
 def measure_cost(tf, model, runtime: dict, cache_dir: str | None = None) -> dict | None:
@@ -45,5 +50,6 @@ def cost_cache_path(model, bytes_per_element: int, cache_dir: str | None) -> Pat
         config = model.to_json()
     except Exception:
         return None
-    digest = hashlib.sha256(f"{config}|{bytes_per_element}".encode()).hexdigest()  # the config holds the input shape
+    key = f"{config}|{bytes_per_element}|{COST_FORMAT}"  # the config holds the input shape
+    digest = hashlib.sha256(key.encode()).hexdigest()
     return Path(cache_dir) / f"{digest[:24]}.json"
