@@ -135,15 +135,23 @@ def timelines(runs: list[LoadedRun]) -> tuple[list[dict], int]:
 
 
 def roofline_points(runs: list[LoadedRun]) -> tuple[list[dict], dict | None]:
-    """Trials with a measured cost and throughput, and the first run's probed ceilings."""
+    """Trials with a measured cost and throughput, placed at their training-step arithmetic
+    intensity (``cost.step_arithmetic_intensity``, at the trial's batch size), and the first run's
+    probed ceilings. Where the stored figure is null it is computed from the record's cost and
+    params; a record without the weight/activation split (written before it was counted) cannot be
+    placed: it is kept with ``intensity`` None, and the chart says how many there were."""
+    from benchharness.cost import step_intensity_of
+
     peak = next((run.info["peak"] for run in runs if run.info.get("peak")), None)
     points = []
     for run in runs:
         for r in run.records:
             cost = r.get("cost") or {}
-            if cost.get("arithmetic_intensity") and cost.get("achieved_flops_per_s"):
-                points.append({"intensity": cost["arithmetic_intensity"], "achieved": cost["achieved_flops_per_s"],
-                               "label": r["params"]["model"]})
+            if not cost.get("achieved_flops_per_s"):
+                continue
+            intensity = cost.get("step_arithmetic_intensity") or step_intensity_of(cost, r["params"])
+            points.append({"intensity": intensity or None, "achieved": cost["achieved_flops_per_s"],
+                           "label": r["params"]["model"], "batch_size": r["params"].get("batch_size")})
     return points, peak
 
 

@@ -195,25 +195,40 @@ def per_layer_sparsity(frame: pd.DataFrame) -> str | None:
 
 
 def roofline(points: list[dict], peak_flops: float, bandwidth: float) -> str | None:
-    """Achieved FLOP/s (3 x forward FLOPs x samples/s) against arithmetic intensity (FLOPs per byte
-    of memory access cost), under the probed matmul and memory-bandwidth ceilings."""
+    """Achieved FLOP/s (3 x forward FLOPs x samples/s) against training-step arithmetic intensity
+    (FLOPs of a step at the trial's batch size per byte it moves, ``cost.training_step_intensity``),
+    under the probed matmul and memory-bandwidth ceilings. Each point is labelled with its batch
+    size: a batch sweep moves right as the batch grows. Points without an intensity (records
+    without the weight/activation split) are counted in a note, not drawn."""
     if not points or not peak_flops or not bandwidth:
         return None
+    placed = [p for p in points if p["intensity"]]
+    unplaced = len(points) - len(placed)
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
-    intensities = [p["intensity"] for p in points]
-    low, high = min(intensities + [peak_flops / bandwidth]) / 4, max(intensities + [peak_flops / bandwidth]) * 4
+    ridge = peak_flops / bandwidth
+    intensities = [p["intensity"] for p in placed]
+    low, high = min(intensities + [ridge]) / 4, max(intensities + [ridge]) * 4
     xs = np.geomspace(low, high, 128)
     ax.plot(xs, np.minimum(peak_flops, bandwidth * xs), color="black", lw=1.5, label="roofline (probed)")
     ax.annotate(f"matmul peak {peak_flops / 1e9:,.0f} GFLOP/s", (high, peak_flops), ha="right", va="bottom", fontsize=8)
     ax.annotate(f"{bandwidth / 1e9:,.1f} GB/s", (low * 1.5, bandwidth * low * 1.5), fontsize=8, rotation=30)
-    labels = sorted({p["label"] for p in points})
+    labels = sorted({p["label"] for p in placed})
     for i, label in enumerate(labels):
-        mine = [p for p in points if p["label"] == label]
+        mine = sorted((p for p in placed if p["label"] == label), key=lambda p: p["intensity"])
         ax.scatter([p["intensity"] for p in mine], [p["achieved"] for p in mine], color=PALETTE[i % 10], label=label,
                    zorder=3)
+        for p in mine:
+            if p.get("batch_size") is not None:
+                ax.annotate(str(p["batch_size"]), (p["intensity"], p["achieved"]), xytext=(4, -10),
+                            textcoords="offset points", fontsize=7, color=PALETTE[i % 10])
+    if unplaced:
+        ax.text(0.02, 0.98, f"{unplaced} trial{'s' if unplaced > 1 else ''} not placed: recorded without the "
+                "weight/activation split\n(older schema), so the intensity at their batch size is unknown",
+                transform=ax.transAxes, ha="left", va="top", fontsize=8,
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8})
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("arithmetic intensity (forward FLOPs per byte of memory access)")
+    ax.set_xlabel("training-step arithmetic intensity (FLOPs per byte moved)")
     ax.set_ylabel("achieved FLOP/s (3 x forward FLOPs x samples/s)")
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
