@@ -46,7 +46,8 @@ class BatchPoint:
     throughputs: list[float] = field(default_factory=list)  # samples/s, one per ok repeat
     epoch_times: list[float] = field(default_factory=list)
     utils: list[float] = field(default_factory=list)
-    mems: list[float] = field(default_factory=list)
+    mems: list[float] = field(default_factory=list)  # MiB: each ok record's primary memory figure
+    mem_sources: set[str] = field(default_factory=set)  # where those figures come from (record.MemorySource)
     statuses: list[str] = field(default_factory=list)
     records: list[dict] = field(default_factory=list)  # the ok records behind ``throughputs``
 
@@ -126,21 +127,37 @@ def batch_points(records: list[dict]) -> list[BatchPoint]:
         telemetry = r.get("telemetry") or {}
         if telemetry.get("util_mean_pct") is not None:
             point.utils.append(telemetry["util_mean_pct"])
-        if telemetry.get("mem_peak_mb") is not None:
-            point.mems.append(telemetry["mem_peak_mb"])
+        if telemetry.get("mem_primary_mb") is not None:
+            point.mems.append(telemetry["mem_primary_mb"])
+            point.mem_sources.add(telemetry["mem_primary_source"])
     return [points[b] for b in sorted(points)]
 
 
+MEMORY_LABELS = {
+    "tf_allocator_peak": "TensorFlow allocator peak (timed epochs)",
+    "process_nvml": "the trial's own GPU memory (NVML process list)",
+    "device_used": "GPU memory used, whole device (NVML; other processes and the CUDA context included)",
+    "rss_growth": "RSS growth after importing TensorFlow (trial process tree)",
+}
+
+
+def memory_label(sources: set[str]) -> str:
+    """The memory figures' label in words; several sources (a mixed curve) are all named."""
+    return " / ".join(MEMORY_LABELS.get(s, s) for s in sorted(sources)) or "memory"
+
+
 def device_memory_limit_mb(telemetry: dict) -> float | None:
-    """The memory a batch must fit in: the GPU's total; None on the CPU, where the host's RAM is no
-    limit a batch size runs into (swap, other processes), so no out-of-memory batch is estimated."""
-    return None if telemetry.get("source") == "cpu" else telemetry.get("mem_total_mb")
+    """The memory a batch must fit in: ``runtime.memory_limit_mb`` or the GPU's total (the record's
+    ``mem_limit_mb``); None on the CPU, where the host's RAM is no limit a batch size runs into
+    (swap, other processes), so no out-of-memory batch is estimated."""
+    return None if telemetry.get("source") == "cpu" else telemetry.get("mem_limit_mb")
 
 
 def memory_fit(points: list[BatchPoint], total_mb: float | None) -> dict | None:
-    """Least-squares line of peak memory (MiB) against batch size, and where it crosses the device
-    total: an estimate, labelled as one wherever it is shown."""
-    xs = [(p.batch_size, m) for p in points for m in p.mems]
+    """Least-squares line of TensorFlow's allocator peak (MiB) against batch size, and where it
+    crosses the memory limit: an estimate, labelled as one wherever it is shown. Only the allocator
+    peak is fitted: NVML's figures hold the CUDA context and a growing pool, RSS holds the data set."""
+    xs = [(p.batch_size, m) for p in points if p.mem_sources == {"tf_allocator_peak"} for m in p.mems]
     if len({x for x, _ in xs}) < 2:
         return None
     mean_x = statistics.fmean(x for x, _ in xs)
@@ -212,9 +229,28 @@ def trust_flags(records: list[dict]) -> list[str]:
         if r.get("no_steady_state"):
             flags.append(f"no steady state: {name}: its windows drift or shift level, so its median is not one "
                          "steady figure")
-        busy = (r.get("telemetry") or {}).get("busy")
-        if busy:
-            flags.append(f"busy machine: {name}: {r['telemetry'].get('busy_reason') or 'other work ran'}")
+        telemetry = r.get("telemetry") or {}
+        if telemetry.get("busy"):
+            flags.append(f"busy machine: {name}: {telemetry.get('busy_reason') or 'other work ran'}")
+        flags += telemetry_flags(name, telemetry)
+    return flags
+
+
+def telemetry_flags(name: str, telemetry: dict) -> list[str]:
+    """A throttled GPU, and device figures withheld because their samples could not support them."""
+    flags = []
+    throttle = telemetry.get("throttle") or {}
+    if throttle.get("thermal") or throttle.get("power"):
+        kinds = " and ".join(k for k in ("thermal", "power") if throttle.get(k))
+        share = throttle.get("throttled_share")
+        flags.append(f"throttled: {name}: {kinds} clock limits ({', '.join(throttle['reasons'])}) in steady windows "
+                     f"{throttle['throttled_epochs']}"
+                     + (f", {share:.0%} of the time" if share is not None else "")
+                     + f"; SM clock down to {throttle.get('sm_clock_min_mhz') or 0:.0f} MHz: this figure holds for "
+                       "this card at this temperature and power limit")
+    withheld = telemetry.get("withheld") or {}
+    if "util_mean_pct" in withheld:
+        flags.append(f"utilization not shown: {name}: {withheld['util_mean_pct']}")
     return flags
 
 

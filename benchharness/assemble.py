@@ -82,7 +82,7 @@ def build_record(trial, worker: WorkerRun, telemetry: dict | None, context: RunC
               "status": status, "error": error, "params": dict(trial.params),
               "epochs": [{k: v for k, v in e.items() if k != "step_times_ms"} for e in epochs],
               **summarize_epochs(epochs, worker.warmup_epochs), "stop_reason": worker.measurement.get("stop_reason"), **{key: (result or {}).get(key) for key in WORKER_FIELDS},
-              "telemetry": _with_tf_peak(telemetry, result), "wall_s": worker.exited_monotonic - worker.spawned_monotonic,
+              "telemetry": _with_memory(telemetry, worker), "wall_s": worker.exited_monotonic - worker.spawned_monotonic,
               **fixed_cost(worker, epochs)}
     fields.update(utilization_of_peak(fields, context.peak))
     if fields["pruning"] is not None:
@@ -90,10 +90,14 @@ def build_record(trial, worker: WorkerRun, telemetry: dict | None, context: RunC
     return TrialRecord.model_validate(fields)
 
 
-def _with_tf_peak(telemetry: dict | None, result: dict | None) -> dict | None:
+def _with_memory(telemetry: dict | None, worker: WorkerRun) -> dict | None:
+    """The sampled figures plus the worker's own memory figures, and the primary one labelled."""
+    from benchharness.telemetry.summary import primary_memory
+
     if telemetry is None:
         return None
-    return telemetry | {"tf_peak_mb": (result or {}).get("tf_peak_mb")}
+    imported = worker.last("imported") or {}
+    return telemetry | primary_memory(telemetry, (worker.last("result") or {}).get("tf_peak_mb"), imported.get("rss_mb"))
 
 
 def fixed_cost(worker: WorkerRun, epochs: list[dict]) -> dict:

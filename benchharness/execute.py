@@ -96,8 +96,12 @@ class Executor:
         from benchharness.telemetry.summary import summarize, total_memory_mb, write_csv
 
         write_csv(samples, self.run.samples_path(trial.trial_id))
-        total = total_memory_mb(samples) if samples.source != "cpu" else host_memory_mb()
-        return summarize(samples, epochs_from_events(worker.events), total, worker.warmup_epochs)
+        on_gpu = samples.source != "cpu"
+        total = total_memory_mb(samples) if on_gpu else host_memory_mb()
+        # The limit a batch runs into: TensorFlow's cap where set, else the GPU; none on the CPU.
+        limit = (self.runtime.get("memory_limit_mb") or total) if on_gpu else None
+        summary = summarize(samples, epochs_from_events(worker.events), total, worker.warmup_epochs)
+        return summary | {"mem_limit_mb": limit}
 
     def _spawn_and_wait(self, trial: Trial, spec: dict, events: EventsReader) -> tuple[WorkerRun, object]:
         """Run the worker to its end; returns how it went and the samples (None without a sampler)."""

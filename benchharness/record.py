@@ -14,6 +14,10 @@ Version history (``store`` upgrades older run directories when it reads them):
   (``warmup_epochs``, ``steady_windows``, ``windows_sps``, ``throughput_ci_sps``, ``throughput_cv``,
   ``stop_reason``, ``no_steady_state``) and stores ``pruning.throughput_vs_dense`` (version 1
   computed it in the report).
+- 3: telemetry from the trial's own GPUs only, time-weighted, with coverage and ``withheld`` reasons;
+  per-GPU ``devices``, ``throttle``, the labelled primary memory figure (``mem_primary_mb``,
+  ``mem_primary_source``, ``mem_limit_mb``), other GPU processes by name; cost's training-step
+  intensity.
 """
 
 from __future__ import annotations
@@ -56,39 +60,99 @@ class StepTimes(Part):
     p90: float | None = Field(description="90th percentile step time over the steady epochs, ms")
 
 
+WITHHELD = ("figure name -> why it is null although samples exist: the window is shorter than twice the "
+            "device's averaging period, or the samples cover under 90 % of it")
+
+
 class EpochTelemetry(Part):
     epoch: int
+    util_mean_pct: float | None = Field(description="time-weighted mean over the epoch")
+    util_p90_pct: float | None = Field(description="time-weighted 90th percentile over the epoch")
+    mem_peak_mb: float | None
+    power_mean_w: float | None = Field(description="time-weighted mean over the epoch")
+    energy_j: float | None
+    coverage: float | None = Field(description="share of the epoch the utilization readings speak for (0-1)")
+    withheld: dict[str, str] = Field(description=WITHHELD)
+    host_other_cpu_pct: float | None = Field(description="CPU used outside the trial's process tree, % of all cores")
+
+
+class GpuTelemetry(Part):
+    """One of the trial's GPUs over the steady epochs."""
+
+    index: int | None = Field(description="NVML's index (not CUDA's: CUDA numbers by PCI bus id here); null for MIG")
+    pci_bus_id: str | None
+    uuid: str | None
     util_mean_pct: float | None
     util_p90_pct: float | None
-    mem_peak_mb: float | None
     power_mean_w: float | None
     energy_j: float | None
-    host_other_cpu_pct: float | None = Field(description="CPU used outside the trial's process tree, % of all cores")
+    coverage: float | None
+    withheld: dict[str, str] = Field(description=WITHHELD)
+    proc_mem_peak_mb: float | None = Field(description="the trial's own memory on this GPU as NVML lists it (whole trial)")
+    other_processes: list[str] | None = Field(description="'PID (name)' of other compute processes seen on this GPU "
+                                                          "during the steady epochs; null where the list was unreadable")
+
+
+class Throttle(Part):
+    """Clock-event reasons (NVML) over the steady epochs."""
+
+    reasons: list[str] = Field(description="every reason seen, NVML's names in snake case (e.g. sw_power_cap)")
+    thermal: bool = Field(description="a thermal slowdown (software or hardware) was seen")
+    power: bool = Field(description="a power cap or power-brake slowdown was seen")
+    throttled_share: float | None = Field(description="share of the covered steady time with thermal or power reasons")
+    throttled_epochs: list[int] = Field(description="steady epochs (windows) in which thermal or power reasons were seen")
+    sm_clock_mean_mhz: float | None
+    sm_clock_min_mhz: float | None
+    temp_max_c: float | None
+
+
+MemorySource = Literal["tf_allocator_peak", "process_nvml", "device_used", "rss_growth"]
 
 
 class Telemetry(Part):
     source: Literal["nvml", "fake-nvml", "cpu"]
     util_metric: str = Field(description="what util_*_pct measures, in words (e.g. GPU kernel-busy %)")
-    util_mean_pct: float | None = Field(description="mean over the steady epochs")
-    util_p90_pct: float | None
+    util_mean_pct: float | None = Field(description="time-weighted mean over the steady epochs, the trial's GPUs only")
+    util_p90_pct: float | None = Field(description="time-weighted 90th percentile over the steady epochs")
     mem_peak_mb: float | None = Field(description="peak over the whole trial (device memory used, or RSS on CPU)")
-    power_mean_w: float | None
-    energy_j: float | None = Field(description="over the steady epochs, summed over devices")
+    power_mean_w: float | None = Field(description="time-weighted mean over the steady epochs, per GPU")
+    energy_j: float | None = Field(description="over the steady epochs, summed over the trial's GPUs")
+    coverage: float | None = Field(description="share of the steady epochs the utilization readings speak for (0-1), "
+                                               "least-covered GPU")
+    energy_coverage: float | None = Field(description="share of the steady epochs between the first and last energy "
+                                                      "reading (0-1), least-covered GPU")
+    withheld: dict[str, str] = Field(description=WITHHELD)
+    averaging_period_s: float | None = Field(description="the period one reading averages over: NVML's (from its "
+                                                         "sample times, else 1 s), or the sampling interval on the CPU")
     mem_total_mb: float | None
+    mem_primary_mb: float | None = Field(description="how much memory the trial needed, from the best source "
+                                                     "(mem_primary_source)")
+    mem_primary_source: MemorySource | None = Field(
+        description="tf_allocator_peak: TensorFlow's allocator peak over the timed epochs (largest of the trial's "
+                    "GPUs); process_nvml: the trial's own memory as NVML lists it; device_used: the GPU's used "
+                    "memory, everything on it included; rss_growth: CPU, the trial's peak RSS minus its RSS after "
+                    "importing TensorFlow")
+    mem_limit_mb: float | None = Field(description="the memory a batch must fit in: runtime.memory_limit_mb, else "
+                                                   "the GPU's total; null on the CPU (host RAM is no such limit)")
     energy_method: str | None = Field(description="'energy counter' or 'power integral'")
     samples_per_joule: float | None
     sample_count: int
     steady_sample_count: int
     gaps: dict[str, int] = Field(description="failed readings per metric")
     lost: list[str] = Field(description="what the sampler lost, in words")
+    devices: list[GpuTelemetry] | None = Field(description="each of the trial's GPUs apart; null on the CPU")
+    throttle: Throttle | None = Field(description="null on the CPU or where NVML gave no clock-event reasons")
     per_epoch: list[EpochTelemetry]
-    tf_peak_mb: float | None = Field(description="TensorFlow's own peak allocation on GPU:0; null on the CPU")
+    tf_peak_mb: float | None = Field(description="TensorFlow's allocator peak over the timed epochs, largest of the "
+                                                 "trial's GPUs; null on the CPU")
     host_other_cpu_pct: float | None = Field(
-        description="mean CPU used on the host outside the trial's process tree and the harness, % of all cores, "
-                    "over the steady epochs")
+        description="time-weighted mean CPU used on the host outside the trial's process tree and the harness, "
+                    "% of all cores, over the steady epochs")
     host_other_cpu_p90_pct: float | None
     gpu_other_processes_max: int | None = Field(
-        description="most other processes seen on the trial's GPU(s) at once (NVML); null on the CPU")
+        description="most other compute processes seen on one of the trial's GPUs at once (NVML); null on the CPU")
+    gpu_other_processes: list[str] | None = Field(
+        description="'PID (name)' of every other compute process seen on the trial's GPUs in the steady epochs")
     busy: bool | None = Field(description="measured on a busy machine (see busy_reason); null if it could not be told")
     busy_reason: str | None
 

@@ -126,7 +126,7 @@ gpus:
   - {pci_bus_id: "00000000:C1:00.0", uuid: GPU-c1cc}
   - {pci_bus_id: "00000000:41:00.0", uuid: GPU-41dd, other_util_pct: 50}
 trial_pci_bus_ids: ["00000000:C1:00.0"]
-averaging_period_s: 0.02
+averaging_period_s: 0.1
 other_compute_pids: [5000001]
 """
 
@@ -140,14 +140,15 @@ name: e2e-fake
 defaults:
   model: "{model('tiny_mlp')}"
   epochs: 3
-  samples_per_epoch: 8192
+  samples_per_epoch: 32768
 runtime:
-  sample_interval_ms: 20
+  sample_interval_ms: 50
 sweep:
   batch_size: [32, 256]
 """)
-    result = cli("run", scenario, "--out", tmp_path / "results", "--no-report",
-                 env=os.environ | {"BENCHHARNESS_FAKE_NVML": str(profile), "CUDA_VISIBLE_DEVICES": "3"})
+    result = cli("run", scenario, "--out", tmp_path / "results", cwd=tmp_path,
+                 env=os.environ | {"BENCHHARNESS_FAKE_NVML": str(profile), "CUDA_VISIBLE_DEVICES": "3",
+                                   "PYTHONPATH": str(REPO)})
     assert result.returncode == 0, result.stderr
     run_dir = only_run_dir(tmp_path / "results")
     small, large = records(run_dir)
@@ -168,6 +169,12 @@ sweep:
     assert large["telemetry"]["energy_j"] == pytest.approx((30 + 220 * 0.86) * steady_s, rel=0.05)
     gpus = json.loads((run_dir / "run.json").read_text())["environment"]["gpus"]
     assert [(g["index"], g["pci_bus_id"], g["uuid"]) for g in gpus] == [(2, "00000000:C1:00.0", "GPU-c1cc")]
+    # The memory chart plots the primary figure and says which one it is; no out-of-memory estimate
+    # (only TensorFlow's allocator peak is fitted, and the CPU build of TensorFlow has none).
+    report = next(line.split("report: ", 1)[1] for line in result.stdout.splitlines() if line.startswith("report: "))
+    html = (tmp_path / report).read_text()
+    assert "the trial&#39;s own GPU memory (NVML process list)" in html or "the trial's own GPU memory (NVML process list)" in html
+    assert "estimated out of memory" not in html
 
 
 def test_timeout_and_failure_are_recorded_and_exit_1(tmp_path):

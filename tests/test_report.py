@@ -110,7 +110,8 @@ def test_report_cli_and_bad_input(tmp_path):
 # -- the pays-off rule on constructed data -------------------------------------------------------
 
 
-def records_for(curve: dict, repeats: int = 1, util=None, mem=None, total=None, statuses=None, half_width=0.01):
+def records_for(curve: dict, repeats: int = 1, util=None, mem=None, total=None, statuses=None, half_width=0.01,
+                mem_source="tf_allocator_peak"):
     """Records of a curve; each single trial has 5 windows and a +-``half_width`` interval."""
     out = []
     for batch, sps in curve.items():
@@ -123,8 +124,9 @@ def records_for(curve: dict, repeats: int = 1, util=None, mem=None, total=None, 
                         "throughput_sps": value if ok else None, "steady_windows": 5 if ok else 0,
                         "throughput_ci_sps": [value * (1 - half_width), value * (1 + half_width)] if ok else None,
                         "epoch_time_s": 1000 / value if status == "ok" else None,
-                        "telemetry": {"util_mean_pct": (util or {}).get(batch), "mem_peak_mb": (mem or {}).get(batch),
-                                      "mem_total_mb": total, "util_metric": "GPU kernel-busy %"}})
+                        "telemetry": {"source": "nvml", "util_mean_pct": (util or {}).get(batch),
+                                      "mem_primary_mb": (mem or {}).get(batch), "mem_primary_source": mem_source,
+                                      "mem_limit_mb": total, "util_metric": "GPU kernel-busy %"}})
     return out
 
 
@@ -235,9 +237,32 @@ def test_a_busy_machine_and_a_drifting_trial_are_named():
 
 
 def test_no_out_of_memory_batch_is_estimated_from_host_ram():
-    cpu = records_for({64: 1000, 128: 1800, 256: 3000}, mem={64: 2000, 128: 4000, 256: 8000}, total=10000)
+    cpu = records_for({64: 1000, 128: 1800, 256: 3000}, mem={64: 2000, 128: 4000, 256: 8000}, total=10000,
+                      mem_source="rss_growth")
     for r in cpu:
         r["telemetry"]["source"] = "cpu"
     rec = recommend(cpu)
-    assert rec.memory_fit["estimated_oom_batch"] is None and rec.memory_fit["total_mb"] is None
+    assert rec.memory_fit is None and [p.mems for p in rec.points] == [[2000], [4000], [8000]]
     assert not any(f.startswith("memory-bound") for f in rec.flags)
+
+
+def test_only_tensorflows_allocator_peak_is_fitted_for_an_out_of_memory_batch():
+    mem = {64: 2000, 128: 4000, 256: 8000}
+    for source in ("process_nvml", "device_used"):  # NVML's figures hold the CUDA context and a growing pool
+        rec = recommend(records_for({64: 1000, 128: 1800, 256: 3000}, mem=mem, total=10000, mem_source=source))
+        assert rec.memory_fit is None and not any(f.startswith("memory-bound") for f in rec.flags)
+    fitted = recommend(records_for({64: 1000, 128: 1800, 256: 3000}, mem=mem, total=10000))
+    assert fitted.memory_fit["estimated_oom_batch"] == pytest.approx(320.0)  # 31.25 MiB/sample, 0 MiB at batch 0
+
+
+def test_throttling_and_a_withheld_utilization_are_named():
+    records = records_for({64: 1000, 128: 2000})
+    records[0]["telemetry"] |= {"throttle": {"reasons": ["sw_thermal_slowdown"], "thermal": True, "power": False,
+                                             "throttled_share": 0.5, "throttled_epochs": [2, 3],
+                                             "sm_clock_min_mhz": 900.0}}
+    records[1]["telemetry"] |= {"withheld": {"util_mean_pct": "the samples cover 60 % of the window (under 90%); ..."}}
+    flags = recommend(records).flags
+    assert ("throttled: batch 64 (trial t64-0): thermal clock limits (sw_thermal_slowdown) in steady windows [2, 3], "
+            "50% of the time; SM clock down to 900 MHz: this figure holds for this card at this temperature and "
+            "power limit") in flags
+    assert "utilization not shown: batch 128 (trial t128-0): the samples cover 60 % of the window (under 90%); ..." in flags

@@ -14,7 +14,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from benchharness import __version__
-from benchharness.analyze import curve_groups, recommend
+from benchharness.analyze import MEMORY_LABELS, curve_groups, recommend
 from benchharness.errors import UserError
 from benchharness.store import RunDir
 
@@ -80,7 +80,8 @@ def trial_rows(runs: list[LoadedRun]) -> list[dict]:
                          "ci": r.get("throughput_ci_sps"), "windows": r.get("steady_windows"),
                          "stop_reason": r.get("stop_reason"), "no_steady_state": r.get("no_steady_state"),
                          "busy_reason": t.get("busy_reason") if t.get("busy") else None,
-                         "util": t.get("util_mean_pct"), "mem_peak_mb": t.get("mem_peak_mb"),
+                         "util": t.get("util_mean_pct"), "mem_mb": t.get("mem_primary_mb"),
+                         "mem_source": MEMORY_LABELS.get(t.get("mem_primary_source"), ""),
                          "energy_j": t.get("energy_j"), "accuracy": e.get("accuracy"),
                          "sparsity_measured": p.get("measured"), "vs_dense": p.get("throughput_vs_dense"),
                          "flops_per_sample": r.get("flops_per_sample"), "mfu": r.get("mfu"),

@@ -97,7 +97,10 @@ def throughput_vs_batch(recommendations) -> str:
 
 
 def memory_vs_batch(recommendations) -> str | None:
-    """Peak memory against batch size, the device total, and the fitted line's crossing (an estimate)."""
+    """Each trial's primary memory figure against batch size, labelled with its source; where
+    TensorFlow's allocator peak was fitted, the line, the memory limit and its crossing (an estimate)."""
+    from benchharness.analyze import memory_label
+
     with_memory = [r for r in recommendations if any(p.mems for p in r.points)]
     if not with_memory:
         return None
@@ -107,27 +110,31 @@ def memory_vs_batch(recommendations) -> str | None:
         xs = [p.batch_size for p in rec.points for _ in p.mems]
         ys = [m for p in rec.points for m in p.mems]
         batches.update(xs)
-        ax.plot(xs, ys, "o", color=PALETTE[i % 10], label=f"{rec.label}: peak memory")
-        fit = rec.memory_fit
-        if fit:
-            top = max(max(xs) * 2, fit["estimated_oom_batch"] or 0)
-            line_x = list(np.geomspace(min(xs), top, 64))  # a straight line is curved on the log2 axis
-            ax.plot(line_x, [fit["intercept_mb"] + fit["mb_per_sample"] * x for x in line_x], "--",
-                    color=PALETTE[i % 10], lw=1, label=f"linear fit: {fit['mb_per_sample']:.2f} MiB per sample")
-            if fit["total_mb"]:
-                ax.axhline(fit["total_mb"], color="black", lw=1)
-                ax.annotate(f"device total {fit['total_mb']:,.0f} MiB", (min(xs), fit["total_mb"]), xytext=(2, -12),
-                            textcoords="offset points", fontsize=8)
-            if fit["estimated_oom_batch"]:
-                ax.axvline(fit["estimated_oom_batch"], color=PALETTE[3], ls=":", lw=1)
-                ax.annotate(f"estimated out of memory at batch ~{fit['estimated_oom_batch']:,.0f}",
-                            (fit["estimated_oom_batch"], fit["total_mb"] or 0), xytext=(-4, -26),
-                            textcoords="offset points", ha="right", fontsize=8, color=PALETTE[3])
+        source = memory_label(set().union(*(p.mem_sources for p in rec.points)))
+        ax.plot(xs, ys, "o", color=PALETTE[i % 10], label=f"{rec.label}: {source}")
+        if rec.memory_fit:
+            _memory_fit_lines(ax, rec.memory_fit, xs, PALETTE[i % 10])
     _log2_batches(ax, sorted(batches))
-    ax.set_ylabel("peak memory (MiB)")
+    ax.set_ylabel("memory (MiB)")
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     return to_svg(fig)
+
+
+def _memory_fit_lines(ax, fit: dict, xs: list[int], color) -> None:
+    top = max(max(xs) * 2, fit["estimated_oom_batch"] or 0)
+    line_x = list(np.geomspace(min(xs), top, 64))  # a straight line is curved on the log2 axis
+    ax.plot(line_x, [fit["intercept_mb"] + fit["mb_per_sample"] * x for x in line_x], "--",
+            color=color, lw=1, label=f"linear fit: {fit['mb_per_sample']:.2f} MiB per sample")
+    if fit["total_mb"]:
+        ax.axhline(fit["total_mb"], color="black", lw=1)
+        ax.annotate(f"memory limit {fit['total_mb']:,.0f} MiB", (min(xs), fit["total_mb"]), xytext=(2, -12),
+                    textcoords="offset points", fontsize=8)
+    if fit["estimated_oom_batch"]:
+        ax.axvline(fit["estimated_oom_batch"], color=PALETTE[3], ls=":", lw=1)
+        ax.annotate(f"estimated out of memory at batch ~{fit['estimated_oom_batch']:,.0f}",
+                    (fit["estimated_oom_batch"], fit["total_mb"] or 0), xytext=(-4, -26),
+                    textcoords="offset points", ha="right", fontsize=8, color=PALETTE[3])
 
 
 def utilization_timelines(timelines: list[dict], util_label: str) -> str | None:
