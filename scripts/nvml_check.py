@@ -2,7 +2,11 @@
 
 Samples the GPU through benchharness's own NVML sampler while idle, then while a PyTorch matmul load
 runs, and prints utilization under load against idle and the device memory delta against the bytes
-the load allocated. Run it wherever an NVIDIA GPU and PyTorch are available:
+the load allocated. Then the step-9 checks: which GPU the sampler resolved (PCI bus id) against the
+one PyTorch runs on, the averaging period NVML's sample buffer gives, the record's summary of the
+load (time-weighted, coverage, throttling, memory sources), the cost of one sampler reading, and
+matmul throughput with the sampler polling every 100 ms against no sampler, interleaved.
+Run it wherever an NVIDIA GPU and PyTorch are available:
 
     python scripts/nvml_check.py [--seconds 10] [--size 8192]
 
@@ -21,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchharness.telemetry.summary import energy_j  # noqa: E402
+from benchharness.telemetry.summary import energy_j, summarize  # noqa: E402
 
 
 def open_sampler(fake: bool, interval_s: float):
@@ -92,6 +96,8 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=8192, help="matrix size of the matmul load")
     parser.add_argument("--interval-ms", type=int, default=100)
     parser.add_argument("--fake", action="store_true", help="fake NVML and a NumPy CPU load (tests the script)")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds of the sample-cost and overhead checks")
+    parser.add_argument("--round-seconds", type=float, default=3.0, help="seconds per overhead round")
     args = parser.parse_args()
 
     sampler = open_sampler(args.fake, args.interval_ms / 1000)
@@ -118,7 +124,75 @@ def main() -> int:
           f"energy over the load {energy if energy is None else round(energy, 1)} J ({method})")
     print(f"matmul throughput: {flops / 1e12:.1f} TFLOP/s fp32 over {steps} steps")
     print(f"SM clock under load: {median_of(load.rows, 'sm_clock_mhz')} MHz; temperature {median_of(load.rows, 'temp_c')} C")
+    print_step9(sampler, load, load_start, load_end, args.fake)
+    print_sample_cost(sampler, args.rounds)
+    print_sampling_overhead(sampler, step, args.rounds, args.round_seconds)
     return 0
+
+
+def print_step9(sampler, load, start: float, end: float, fake: bool) -> None:
+    """Attribution, averaging period and the record's summary of the load phase."""
+    resolved = [d["pci_bus_id"] for d in sampler.devices]
+    torch_bus = None if fake else torch_pci_bus_id()
+    print(f"resolved GPUs (PCI bus id): {resolved}; CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')}, "
+          f"CUDA_DEVICE_ORDER={os.environ.get('CUDA_DEVICE_ORDER')}; PyTorch's cuda:0 is {torch_bus}")
+    print(f"averaging period: {sampler.period_s:.4f} s ({sampler.period_source})")
+    third = (end - start) / 3
+    epochs = [{"epoch": i, "samples": 1, "t_start_monotonic": start + i * third, "t_end_monotonic": start + (i + 1) * third}
+              for i in range(3)]
+    t = summarize(load, epochs, None)
+    keys = ("util_mean_pct", "util_p90_pct", "power_mean_w", "energy_j", "coverage", "energy_coverage", "withheld",
+            "gpu_other_processes_max", "gpu_other_processes", "throttle", "lost")
+    for key in keys:
+        print(f"  summary.{key}: {t[key]}")
+    for device in t["devices"] or []:
+        print(f"  device {device['index']} {device['pci_bus_id']}: util {device['util_mean_pct']}, "
+              f"own memory peak {device['proc_mem_peak_mb']} MiB, coverage {device['coverage']}")
+    if not fake:
+        import torch
+
+        print(f"  PyTorch allocator peak {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB, reserved "
+              f"{torch.cuda.max_memory_reserved() / 2**20:.0f} MiB (the analogue of TensorFlow's allocator peak)")
+
+
+def torch_pci_bus_id() -> str:
+    import torch
+
+    props = torch.cuda.get_device_properties(0)
+    return (f"{getattr(props, 'pci_domain_id', 0):08X}:{getattr(props, 'pci_bus_id', 0):02X}:"
+            f"{getattr(props, 'pci_device_id', 0):02X}.0")
+
+
+def print_sample_cost(sampler, rounds: int) -> None:
+    """Microseconds per ``read`` (one reading of every trial GPU), in batches of 50."""
+    sampler._reset(os.getpid())
+    per_read = []
+    for _ in range(rounds * 5):
+        begin = time.perf_counter()
+        for _ in range(50):
+            sampler.read(time.monotonic())
+        per_read.append((time.perf_counter() - begin) / 50 * 1e6)
+    print(f"one sampler reading: median {statistics.median(per_read):.0f} us, min {min(per_read):.0f}, "
+          f"max {max(per_read):.0f} over {len(per_read)} batches of 50")
+
+
+def print_sampling_overhead(sampler, step, rounds: int, seconds: float) -> None:
+    """Load steps per second with the sampler polling every 100 ms against none, ABAB."""
+    rates = {"on": [], "off": []}
+    for _ in range(rounds):
+        for mode in ("off", "on"):
+            if mode == "on":
+                sampler.start(os.getpid(), {"batch_size": 512})
+            begin, steps = time.perf_counter(), 0
+            while time.perf_counter() - begin < seconds:
+                step()
+                steps += 1
+            rates[mode].append(steps / (time.perf_counter() - begin))
+            if mode == "on":
+                sampler.stop()
+    ratios = [off / on for off, on in zip(rates["off"], rates["on"])]
+    print(f"step rate, sampling off / on (100 ms): median ratio {statistics.median(ratios):.4f}, "
+          f"min {min(ratios):.4f}, max {max(ratios):.4f} over {rounds} interleaved pairs of {seconds:.0f} s")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import time
 import psutil
 
 from benchharness.telemetry.base import ThreadedSampler
-from benchharness.telemetry.host import HostLoad
+from benchharness.telemetry.host import HostLoad, ProcessTree
 
 # New columns go at the end: readers of older CSVs (and tests) match on the leading ones.
 COLUMNS = ["t_monotonic", "device", "cpu_proc_pct", "cpu_system_pct", "rss_mb", "host_other_cpu_pct",
@@ -29,6 +29,7 @@ class CpuSampler(ThreadedSampler):
         self.clock = clock
         self.cores = psutil.cpu_count(logical=True) or 1
         self.host = HostLoad(self.cores)
+        self.tree = ProcessTree()
 
     def describe(self) -> None:
         return None
@@ -39,23 +40,17 @@ class CpuSampler(ThreadedSampler):
         psutil.cpu_percent(None)  # prime the system-wide counter
         super().start(pid, params)
 
-    def _tree(self) -> list[psutil.Process]:
-        root = psutil.Process(self.pid)
-        return [root, *root.children(recursive=True)]
-
     def read(self, t: float) -> list[dict]:
-        try:
-            procs = self._tree()
-        except psutil.Error:
-            return []  # the worker has exited: nothing left to sample
         rss, seen = 0, {}
-        for proc in procs:
+        for proc in self.tree.current(self.pid, t):
             try:
                 times = proc.cpu_times()
                 seen[proc.pid] = times.user + times.system
                 rss += proc.memory_info().rss
             except psutil.Error:
                 continue  # a child that ended between listing and reading
+        if self.pid not in seen:
+            return []  # the worker has exited: nothing left to sample
         # CPU time used since the last sample, by processes alive at both samples (and new ones).
         cpu_total = sum(now - self._cpu_seconds.get(pid, 0.0) for pid, now in seen.items())
         # The first sample only primes the counters: its cpu_proc_pct stays None.

@@ -46,25 +46,50 @@ def other_cpu_pct(host_busy_delta_s: float, tree_delta_s: float, wall_s: float, 
     return min(100.0, max(0.0, pct))
 
 
-def process_tree(pid: int | None) -> set[int]:
-    """PIDs of ``pid`` and all its descendants that exist now; ``{pid}`` if it cannot be listed."""
-    if pid is None:
-        return set()
-    try:
-        return {pid} | {c.pid for c in psutil.Process(pid).children(recursive=True)}
-    except psutil.Error:
-        return {pid}
+class ProcessTree:
+    """The trial's processes (the root and its descendants), listed again at most every ``refresh_s``.
 
+    Why not at every reading: listing descendants walks every process on the host (psutil builds a
+    parent map from /proc), which cost 3.7 ms per reading on this 80-process machine and grows with
+    the host, while a trial's worker starts its processes (if any) at start-up, not mid-epoch. A
+    process started between listings is seen at the next one; until then its CPU time counts as
+    other load (which errs towards calling the machine busy, as ``HostLoad``'s limits do).
+    ``psutil.Process`` objects are kept, so reading their counters opens only their own files.
+    """
 
-def process_cpu_s(pids) -> dict[int, float]:
-    """User + system CPU seconds of each PID psutil can read now (others are left out: they ended)."""
-    out = {}
-    for pid in pids:
+    def __init__(self, refresh_s: float = 1.0):
+        self.refresh_s = refresh_s
+        self._root: int | None = None
+        self._listed_at = float("-inf")
+        self.processes: list[psutil.Process] = []
+
+    def current(self, root: int | None, now: float) -> list[psutil.Process]:
+        """The tree at time ``now`` (s); empty for no root or a root that has exited."""
+        if root != self._root or now - self._listed_at >= self.refresh_s:
+            self._root, self._listed_at = root, now
+            self.processes = self._list(root)
+        return self.processes
+
+    @staticmethod
+    def _list(root: int | None) -> list[psutil.Process]:
+        if root is None:
+            return []
         try:
-            times = psutil.Process(pid).cpu_times()
+            parent = psutil.Process(root)
+            return [parent, *parent.children(recursive=True)]
+        except psutil.Error:
+            return []
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> dict[int, float]:
+    """User + system CPU seconds of each process psutil can read now (others are left out: they ended)."""
+    out = {}
+    for proc in processes:
+        try:
+            times = proc.cpu_times()
         except psutil.Error:
             continue
-        out[pid] = times.user + times.system
+        out[proc.pid] = times.user + times.system
     return out
 
 
@@ -79,10 +104,12 @@ class HostLoad:
     """
 
     def __init__(self, cores: int | None = None, read_host: Callable = psutil.cpu_times,
-                 read_cpu_s: Callable = process_cpu_s, own_pid: int | None = None):
+                 read_cpu_s: Callable | None = None, own_pid: int | None = None):
         self.cores = cores or psutil.cpu_count(logical=True) or 1
-        self._read_host, self._read_cpu_s = read_host, read_cpu_s
         self.own_pid = os.getpid() if own_pid is None else own_pid
+        own = psutil.Process(self.own_pid) if read_cpu_s is None else None
+        self._read_host = read_host
+        self._read_own_cpu_s = (lambda: cpu_seconds([own])) if own else (lambda: read_cpu_s([self.own_pid]))
         self.reset()
 
     def reset(self) -> None:
@@ -93,7 +120,7 @@ class HostLoad:
         """Other load (% of all cores) since the previous sample, at time ``t`` (s). ``tree_cpu_s``:
         the trial tree's CPU seconds per PID, read just now. None on the first sample."""
         host = host_busy_s(self._read_host())
-        procs = {**tree_cpu_s, **self._read_cpu_s([self.own_pid])}
+        procs = {**tree_cpu_s, **self._read_own_cpu_s()}
         pct = None
         if self._last is not None:
             last_t, last_host, last_procs = self._last

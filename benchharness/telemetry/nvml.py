@@ -16,7 +16,7 @@ import time
 import psutil
 
 from benchharness.telemetry.base import ThreadedSampler, TrialSamples
-from benchharness.telemetry.host import HostLoad, process_cpu_s, process_tree
+from benchharness.telemetry.host import HostLoad, ProcessTree, cpu_seconds
 
 # New columns go at the end: readers of older CSVs match on the leading ones.
 COLUMNS = ["t_monotonic", "device", "util_gpu_pct", "util_mem_pct", "mem_used_mb", "mem_total_mb",
@@ -107,6 +107,7 @@ class NvmlSampler(ThreadedSampler):
         self.interval_s = interval_s
         self.clock = clock
         self.host = HostLoad()
+        self.tree = ProcessTree()
         self.samples = TrialSamples(self.source, list(self.columns))  # query() counts gaps here from the start
         self.devices = self._open_devices()
         if not self.devices:
@@ -223,8 +224,9 @@ class NvmlSampler(ThreadedSampler):
 
     def read(self, t: float) -> list[dict]:
         """One row per live trial GPU at time ``t``; ``host_other_cpu_pct`` is the same on each."""
-        pids = self._process_tree()
-        host_other = self.host.sample(t, process_cpu_s(pids))
+        tree = self.tree.current(self.pid, t)
+        pids = {proc.pid for proc in tree}
+        host_other = self.host.sample(t, cpu_seconds(tree))
         rows = []
         for dev in self.devices:
             if dev["lost"]:
@@ -265,9 +267,6 @@ class NvmlSampler(ThreadedSampler):
             "gpu_other_processes": None if others is None else len(others),
             "gpu_other_pids": None if others is None else " ".join(map(str, sorted(others))),
         }
-
-    def _process_tree(self) -> set[int]:
-        return process_tree(self.pid)
 
     def pid_visible(self, pid: int) -> bool:
         """Whether ``pid`` is a process in this PID namespace (the fake overrides it for its own)."""
