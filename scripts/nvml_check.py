@@ -126,6 +126,7 @@ def main() -> int:
     print(f"SM clock under load: {median_of(load.rows, 'sm_clock_mhz')} MHz; temperature {median_of(load.rows, 'temp_c')} C")
     print_step9(sampler, load, load_start, load_end, args.fake)
     print_sample_cost(sampler, args.rounds)
+    print_call_costs(sampler)
     print_sampling_overhead(sampler, step, args.rounds, args.round_seconds)
     return 0
 
@@ -174,6 +175,27 @@ def print_sample_cost(sampler, rounds: int) -> None:
         per_read.append((time.perf_counter() - begin) / 50 * 1e6)
     print(f"one sampler reading: median {statistics.median(per_read):.0f} us, min {min(per_read):.0f}, "
           f"max {max(per_read):.0f} over {len(per_read)} batches of 50")
+
+
+def print_call_costs(sampler, calls: int = 100) -> None:
+    """Microseconds per NVML call of one reading, each called ``calls`` times: where a reading's time goes."""
+    nvml, handle = sampler.nvml, sampler.devices[0]["handle"]
+    functions = [("nvmlDeviceGetComputeRunningProcesses", ()), ("nvmlDeviceGetUtilizationRates", ()),
+                 ("nvmlDeviceGetMemoryInfo", ()), ("nvmlDeviceGetPowerUsage", ()),
+                 ("nvmlDeviceGetTotalEnergyConsumption", ()), ("nvmlDeviceGetTemperature", (0,)),
+                 ("nvmlDeviceGetClockInfo", (1,)), ("nvmlDeviceGetCurrentClocksEventReasons", ())]
+    costs = []
+    for name, args in functions:
+        begin = time.perf_counter()
+        for _ in range(calls):
+            getattr(nvml, name)(handle, *args)
+        costs.append(f"{name[len('nvmlDeviceGet'):]} {(time.perf_counter() - begin) / calls * 1e6:.0f}")
+    tree = sampler.tree
+    begin = time.perf_counter()
+    for _ in range(calls):
+        tree._list(os.getpid())
+    costs.append(f"process tree listing {(time.perf_counter() - begin) / calls * 1e6:.0f}")
+    print("us per call: " + ", ".join(costs))
 
 
 def print_sampling_overhead(sampler, step, rounds: int, seconds: float) -> None:

@@ -464,3 +464,16 @@ def test_four_gpus_the_sampler_reads_only_the_trials(monkeypatch):
     rows = sampler.read(clock())
     assert [r["device"] for r in rows] == ["00000000:C1:00.0"] and rows[0]["util_gpu_pct"] == 63
     assert [d["index"] for d in sampler.describe()] == [2]
+
+
+def test_the_energy_counter_is_read_every_half_second_not_every_reading():
+    clock = FakeClock()
+    sampler = sampler_at(clock)
+    energies = []
+    for _ in range(12):
+        energies.append(sampler.read(clock())[0]["energy_mj"])
+        clock.t += 0.125  # exact in binary: no rounding at the 0.5 s boundary
+    assert [e is not None for e in energies] == [True, False, False, False] * 3
+    assert sum(sampler.samples.gaps.values()) == 0  # skipped on purpose: not a failed reading
+    sampler._reset(os.getpid())
+    assert sampler.read(clock())[0]["energy_mj"] is not None  # a new trial reads it at once

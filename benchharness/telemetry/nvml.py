@@ -58,6 +58,11 @@ OTHER_REASONS = {0x1: "gpu_idle", 0x2: "applications_clocks_setting", 0x8: "hw_s
                  0x100: "display_clock_setting"}
 REASON_NAMES = THERMAL_REASONS | POWER_REASONS | OTHER_REASONS
 
+# The total-energy counter is read at most this often (s): on an H200 it cost 3.5 ms a call, 91 % of
+# a whole reading (scripts/nvml_check.py), and a cumulative counter read every 0.5 s and interpolated
+# at the window ends loses nothing a 100 ms grid would keep but the shape of power inside 0.5 s.
+ENERGY_EVERY_S = 0.5
+
 
 def bus_key(pci_bus_id: str | None) -> tuple:
     """Sort key of a PCI bus id ("00000000:81:00.0" or "0000:81:00.0"): (domain, bus, device,
@@ -166,6 +171,11 @@ class NvmlSampler(ThreadedSampler):
             return NVML_MAX_PERIOD_S, "NVML's averaging period (assumed 1 s: the driver did not give its sample times)"
         return steps[len(steps) // 2] / 1e6, "NVML's averaging period (from the driver's sample times)"
 
+    def _reset(self, pid: int | None) -> None:
+        super()._reset(pid)
+        for dev in self.devices:
+            dev.pop("energy_read_at", None)  # a new trial's first reading reads the counter
+
     def sampling_facts(self) -> dict:
         return {"hold_s": max(self.interval_s, self.period_s), "period_s": self.period_s,
                 "period_source": self.period_source, "devices": [self._identity(d) for d in self.devices]}
@@ -260,13 +270,20 @@ class NvmlSampler(ThreadedSampler):
             "mem_total_mb": mem.total / MIB if mem else None,
             "proc_mem_mb": _own_memory_mb(compute, pids),
             "power_w": power_mw / 1000.0 if power_mw is not None else None,
-            "energy_mj": self.query("energy", "nvmlDeviceGetTotalEnergyConsumption", h),
+            "energy_mj": self._energy_mj(dev, t),
             "temp_c": self.query("temp", "nvmlDeviceGetTemperature", h, getattr(nvml, "NVML_TEMPERATURE_GPU", 0)),
             "sm_clock_mhz": self.query("sm_clock", "nvmlDeviceGetClockInfo", h, getattr(nvml, "NVML_CLOCK_SM", 1)),
             "clocks_event_reasons": reasons,
             "gpu_other_processes": None if others is None else len(others),
             "gpu_other_pids": None if others is None else " ".join(map(str, sorted(others))),
         }
+
+    def _energy_mj(self, dev: dict, t: float) -> int | None:
+        """The energy counter (mJ), or None between its readings (``ENERGY_EVERY_S``); not a gap."""
+        if t - dev.get("energy_read_at", float("-inf")) < ENERGY_EVERY_S:
+            return None
+        dev["energy_read_at"] = t
+        return self.query("energy", "nvmlDeviceGetTotalEnergyConsumption", dev["handle"])
 
     def pid_visible(self, pid: int) -> bool:
         """Whether ``pid`` is a process in this PID namespace (the fake overrides it for its own)."""
