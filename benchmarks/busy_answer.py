@@ -8,6 +8,7 @@ the other); the script prints both, the verdict, and how many trials each run fl
 on a busy machine.
 
 Usage: python benchmarks/busy_answer.py [--scenario scenarios/batch_sweep.yaml] [--on-s 5 --off-s 5]
+(or with pytest-benchmark: pytest benchmarks/test_busy_answer.py --benchmark-only)
 """
 
 from __future__ import annotations
@@ -70,26 +71,45 @@ def describe(answer: dict) -> str:
     return f"undecided: batches {answer['indistinguishable']} (medians alone: {answer['recommended_batch']})"
 
 
+def measure(scenario: Path, on_s: float, off_s: float) -> list[tuple[list[dict], int]]:
+    """Two back-to-back runs under the burst load: each run's answers and its busy-flagged trial count."""
+    load = multiprocessing.Process(target=burst_load, args=(on_s, off_s), daemon=True)
+    load.start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            runs = [run_once(scenario, Path(tmp)) for _ in range(2)]
+            return [(answers(run), busy_trials(run)) for run in runs]
+    finally:
+        load.terminate()
+
+
+def summarize(results: list[tuple[list[dict], int]]) -> dict:
+    """Each run's answer per curve in words, its busy trials, and the verdict (JSON-ready)."""
+    ok = all(consistent(a, b) for a, b in zip(results[0][0], results[1][0]))
+    return {"runs": [{"answers": {answer["curve"]: describe(answer) for answer in curves}, "busy_trials": busy}
+                     for curves, busy in results],
+            "verdict": "consistent" if ok else "CONTRADICTORY", "meets_target": ok}
+
+
+def report_lines(results: list[tuple[list[dict], int]]) -> list[str]:
+    lines = []
+    for i, (curves, busy) in enumerate(results, start=1):
+        for answer in curves:
+            lines.append(f"run {i}: {answer['curve']}: {describe(answer)} ({busy} trial(s) flagged busy)")
+    verdict = summarize(results)["verdict"]
+    lines.append(f"verdict: {verdict} (agree, or one answer's batches contain the other's)")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenario", type=Path, default=REPO / "scenarios" / "batch_sweep.yaml")
     parser.add_argument("--on-s", type=float, default=5.0)
     parser.add_argument("--off-s", type=float, default=5.0)
     args = parser.parse_args()
-    load = multiprocessing.Process(target=burst_load, args=(args.on_s, args.off_s), daemon=True)
-    load.start()
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            runs = [run_once(args.scenario, Path(tmp)) for _ in range(2)]
-            results = [(answers(run), busy_trials(run)) for run in runs]
-    finally:
-        load.terminate()
+    results = measure(args.scenario, args.on_s, args.off_s)
     print(f"load: one core busy {args.on_s:g} s on, {args.off_s:g} s off; scenario {args.scenario.name}")
-    for i, (curves, busy) in enumerate(results, start=1):
-        for answer in curves:
-            print(f"run {i}: {answer['curve']}: {describe(answer)} ({busy} trial(s) flagged busy)")
-    ok = all(consistent(a, b) for a, b in zip(results[0][0], results[1][0]))
-    print(f"verdict: {'consistent' if ok else 'CONTRADICTORY'} (agree, or one answer's batches contain the other's)")
+    print("\n".join(report_lines(results)))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ Target: outside-the-epochs <= bare spawn-to-import + 1.5 s (medians). It also pr
 optional import (tfmot, tensorboard, pandas) costs a worker and which of them a dense trial's code loads.
 
 Usage: python benchmarks/fixed_cost.py [--rounds 4] [--samples 2048] [--skip-imports]
+(or with pytest-benchmark: pytest benchmarks/test_fixed_cost.py --benchmark-only)
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sidebyside import describe as _describe  # noqa: E402
 
 TARGET_MARGIN_S = 1.5
 BARE = ("import os, time; os.environ['TF_USE_LEGACY_KERAS'] = '1'; import tensorflow, tf_keras; "
@@ -53,6 +56,10 @@ print(time.monotonic() - started)
 """
 
 
+def describe(values: list[float]) -> dict:
+    return {k: round(v, 3) for k, v in _describe(values).items()}
+
+
 def bare_import_s(python: str) -> float:
     """Spawn to ``import tensorflow, tf_keras`` done, seconds."""
     spawned = time.monotonic()
@@ -73,28 +80,40 @@ def run_trial(executor, samples: int, seed: int):
     return executor.run_trial(Trial(trial_id(params, 0), 0, params))
 
 
+class FixedCost:
+    """Interleaved rounds, one bare process and one real trial each (bare first in even rounds),
+    through one executor whose parent-side sampler runs beside every trial, as in a real run."""
+
+    def __init__(self, directory: Path, samples: int):
+        from benchharness.execute import Executor
+        from benchharness.store import RunDir
+        from benchharness.telemetry import make_sampler
+
+        info = {"scenario": {"source": "fixed_cost", "sha256": "-", "resolved": {}}, "environment": {}}
+        self.executor = Executor(RunDir.create(directory, "fixed-cost", info), {"memory_growth": True},
+                                 sampler=make_sampler(100, warn=lambda line: None))
+        self.samples = samples
+        self.bare: list[float] = []
+        self.records: list = []
+
+    def round(self, round_: int) -> None:
+        order = ("bare", "trial") if round_ % 2 == 0 else ("trial", "bare")
+        for side in order:
+            if side == "bare":
+                self.bare.append(bare_import_s(sys.executable))
+            else:
+                self.records.append(run_trial(self.executor, self.samples, round_))
+        print(f"round {round_ + 1}: bare {self.bare[-1]:.2f} s, trial outside epochs {outside_s(self.records[-1]):.2f} s",
+              flush=True)
+
+
 def measure(rounds: int, samples: int) -> tuple[list[float], list]:
     """(bare spawn-to-import times, trial records), ABBA-interleaved over ``rounds`` rounds."""
-    from benchharness.execute import Executor
-    from benchharness.store import RunDir
-    from benchharness.telemetry import make_sampler
-
-    bare, records = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        info = {"scenario": {"source": "fixed_cost", "sha256": "-", "resolved": {}}, "environment": {}}
-        # As in a real run: the parent's sampler thread runs beside every trial.
-        executor = Executor(RunDir.create(Path(tmp), "fixed-cost", info), {"memory_growth": True},
-                            sampler=make_sampler(100, warn=lambda line: None))
+        fixed = FixedCost(Path(tmp), samples)
         for round_ in range(rounds):
-            order = ("bare", "trial") if round_ % 2 == 0 else ("trial", "bare")
-            for side in order:
-                if side == "bare":
-                    bare.append(bare_import_s(sys.executable))
-                else:
-                    records.append(run_trial(executor, samples, round_))
-            print(f"round {round_ + 1}: bare {bare[-1]:.2f} s, trial outside epochs {outside_s(records[-1]):.2f} s",
-                  flush=True)
-    return bare, records
+            fixed.round(round_)
+    return fixed.bare, fixed.records
 
 
 def outside_s(record) -> float:
@@ -119,24 +138,51 @@ def optional_imports(samples: int) -> tuple[dict, list[str]]:
     return costs, loaded
 
 
-def print_breakdown(bare: list[float], records: list) -> None:
-    phases = {name: statistics.median(r.phases_s.get(name, 0.0) for r in records) for name in records[0].phases_s}
-    print(f"\nwhere a trial's time outside its timed epochs goes (median of {len(records)} trials, s):")
-    for name, seconds in phases.items():
-        print(f"  {name:<20} {seconds:6.2f}")
-    outside = statistics.median(outside_s(r) for r in records)
-    reference = statistics.median(bare)
-    print(f"  {'total':<20} {outside:6.2f}   (startup_s {statistics.median(r.startup_s for r in records):.2f}, "
-          f"after_fit_s {statistics.median(r.after_fit_s for r in records):.2f})")
-    print(f"\nbare spawn-to-import of tensorflow + tf_keras: median {reference:.2f} s "
-          f"(n={len(bare)}, {min(bare):.2f}-{max(bare):.2f})")
-    print(f"trial outside its timed epochs:               median {outside:.2f} s "
-          f"(n={len(records)}, {min(map(outside_s, records)):.2f}-{max(map(outside_s, records)):.2f})")
-    verdict = "meets" if outside <= reference + TARGET_MARGIN_S else "MISSES"
-    print(f"difference: {outside - reference:+.2f} s -> {verdict} the target (<= +{TARGET_MARGIN_S} s)")
+def summarize(bare: list[float], records: list) -> dict:
+    """Medians, ranges and counts of both sides, the phase breakdown and the verdict (JSON-ready)."""
+    outside = [outside_s(r) for r in records]
+    reference, median_outside = statistics.median(bare), statistics.median(outside)
     first = records[0]
+    return {
+        "bare_import": describe(bare),
+        "trial_outside_epochs": describe(outside),
+        "difference_s": round(median_outside - reference, 3),
+        "target": f"difference <= +{TARGET_MARGIN_S} s",
+        "meets_target": median_outside <= reference + TARGET_MARGIN_S,
+        "phases_s": {name: round(statistics.median(r.phases_s.get(name, 0.0) for r in records), 3)
+                     for name in records[0].phases_s},
+        "startup_s": round(statistics.median(r.startup_s for r in records), 3),
+        "after_fit_s": round(statistics.median(r.after_fit_s for r in records), 3),
+        "first_trial_outside_s": round(outside_s(first), 3),
+        "first_trial_count_flops_s": round(first.phases_s.get("count_flops", 0.0), 3),
+    }
+
+
+def headline(summary: dict) -> str:
+    bare, trial = summary["bare_import"], summary["trial_outside_epochs"]
+    verdict = "meets" if summary["meets_target"] else "MISSES"
+    return (f"trial outside its epochs {trial['median']:.2f} s (n={trial['n']}, {trial['min']:.2f}-{trial['max']:.2f}) "
+            f"vs bare spawn-to-import {bare['median']:.2f} s (n={bare['n']}, {bare['min']:.2f}-{bare['max']:.2f}): "
+            f"difference {summary['difference_s']:+.2f} s -> {verdict} the target (<= +{TARGET_MARGIN_S} s)")
+
+
+def print_breakdown(bare: list[float], records: list) -> None:
+    summary = summarize(bare, records)
+    print(f"\nwhere a trial's time outside its timed epochs goes (median of {len(records)} trials, s):")
+    for name, seconds in summary["phases_s"].items():
+        print(f"  {name:<20} {seconds:6.2f}")
+    outside = summary["trial_outside_epochs"]
+    print(f"  {'total':<20} {outside['median']:6.2f}   (startup_s {summary['startup_s']:.2f}, "
+          f"after_fit_s {summary['after_fit_s']:.2f})")
+    reference = summary["bare_import"]
+    print(f"\nbare spawn-to-import of tensorflow + tf_keras: median {reference['median']:.2f} s "
+          f"(n={reference['n']}, {reference['min']:.2f}-{reference['max']:.2f})")
+    print(f"trial outside its timed epochs:               median {outside['median']:.2f} s "
+          f"(n={outside['n']}, {outside['min']:.2f}-{outside['max']:.2f})")
+    verdict = "meets" if summary["meets_target"] else "MISSES"
+    print(f"difference: {summary['difference_s']:+.2f} s -> {verdict} the target (<= +{TARGET_MARGIN_S} s)")
     print(f"the run's first trial alone (counts the FLOPs; later ones read cost/): outside its epochs "
-          f"{outside_s(first):.2f} s, of which count_flops {first.phases_s.get('count_flops', 0.0):.2f} s")
+          f"{summary['first_trial_outside_s']:.2f} s, of which count_flops {summary['first_trial_count_flops_s']:.2f} s")
 
 
 def main() -> None:

@@ -3,10 +3,11 @@ costs outside its epochs).
 
 Steady epoch time through the harness's own code path (tf.data pipeline + timing callback, as the
 worker runs it) against a bare ``tf_keras`` ``model.fit(x, y)`` of the same model, data and batch
-size, measured side by side in one process, rounds interleaved (ABAB) so drift hits both.
+size, measured side by side in one process, rounds interleaved (ABBA) so drift hits both.
 Target: ratio <= 1.02 at batch 128.
 
-Usage: python benchmarks/overhead.py [--batch-size 128] [--samples 12000] [--rounds 3] [--epochs 4]
+Usage: python benchmarks/overhead.py [--batch-size 128] [--samples 12000] [--rounds 6] [--epochs 4]
+(or with pytest-benchmark: pytest benchmarks/test_overhead.py --benchmark-only)
 """
 
 from __future__ import annotations
@@ -16,14 +17,19 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sidebyside import compare, spread_text  # noqa: E402
 
 from benchharness.worker.data import load_data, make_dataset  # noqa: E402
 from benchharness.worker.device import import_keras, import_tensorflow  # noqa: E402
 from benchharness.worker.model import build_model, compile_model  # noqa: E402
 from benchharness.worker.timing import make_epoch_timer  # noqa: E402
 from benchharness.worker.summaries import make_summary_recorder  # noqa: E402
+
+TARGET = 1.02
 
 
 class _Events:
@@ -60,34 +66,66 @@ def steady_epochs_bare(keras, x, y, params, epochs):
     return times[1:]
 
 
-def fit_overhead(args) -> float:
+class Setup(NamedTuple):
+    tf: object
+    keras: object
+    x: object
+    y: object
+    params: dict
+
+
+def prepare(batch_size: int, samples: int) -> Setup:
+    """TensorFlow, tf_keras and the synthetic data, once for all rounds."""
     tf = import_tensorflow()
     keras = import_keras()
-    params = {"model": "tutorial_cnn", "batch_size": args.batch_size, "seed": 0, "optimizer": "adam",
-              "learning_rate": 0.001, "samples_per_epoch": args.samples}
+    params = {"model": "tutorial_cnn", "batch_size": batch_size, "seed": 0, "optimizer": "adam",
+              "learning_rate": 0.001, "samples_per_epoch": samples}
     keras.utils.set_random_seed(0)
     data = load_data(build_model(keras, params), params | {"dataset": "synthetic"})
-    x, y = data.x_train, data.y_train
-    harness, bare, ratios = [], [], []
+    return Setup(tf, keras, data.x_train, data.y_train, params)
+
+
+def one_round(setup: Setup, round_: int, epochs: int) -> tuple[list[float], list[float]]:
+    """(harness, bare) steady epoch times of one round. ABBA: even rounds run the harness first, odd
+    rounds the bare fit, so a machine that speeds up or slows down within a round favours neither."""
+    tf, keras, x, y, params = setup
+    if round_ % 2 == 0:
+        h = steady_epochs_harness(tf, keras, x, y, params, epochs)
+        b = steady_epochs_bare(keras, x, y, params, epochs)
+    else:
+        b = steady_epochs_bare(keras, x, y, params, epochs)
+        h = steady_epochs_harness(tf, keras, x, y, params, epochs)
+    return h, b
+
+
+def summarize(rounds: list[tuple[list[float], list[float]]]) -> dict:
+    """The harness's steady epochs against the bare ones, over all rounds."""
+    harness = [t for h, _ in rounds for t in h]
+    bare = [t for _, b in rounds for t in b]
+    ratios = [statistics.median(h) / statistics.median(b) for h, b in rounds]
+    result = compare(harness, bare, ratios)
+    return {"harness": result.pop("a"), "bare": result.pop("b"), **result, "target": "ratio <= 1.02",
+            "meets_target": result["ratio"] <= TARGET}
+
+
+def headline(summary: dict) -> str:
+    return (f"harness {spread_text(summary['harness'])} vs bare model.fit {spread_text(summary['bare'])} "
+            f"-> ratio {summary['ratio']:.3f} (95% CI {summary['ratio_ci95'][0]:.3f}-{summary['ratio_ci95'][1]:.3f}; "
+            f"per-round {min(summary['round_ratios']):.3f}-{max(summary['round_ratios']):.3f}) (target <= {TARGET})")
+
+
+def fit_overhead(args) -> float:
+    setup = prepare(args.batch_size, args.samples)
+    rounds = []
     for round_ in range(args.rounds):
-        # ABBA: alternate which goes first, so a machine that speeds up or slows down within a
-        # round does not favour one side.
-        if round_ % 2 == 0:
-            h = steady_epochs_harness(tf, keras, x, y, params, args.epochs)
-            b = steady_epochs_bare(keras, x, y, params, args.epochs)
-        else:
-            b = steady_epochs_bare(keras, x, y, params, args.epochs)
-            h = steady_epochs_harness(tf, keras, x, y, params, args.epochs)
-        harness, bare = harness + h, bare + b
-        ratios.append(statistics.median(h) / statistics.median(b))
+        h, b = one_round(setup, round_, args.epochs)
+        rounds.append((h, b))
         print(f"round {round_ + 1}: harness {statistics.median(h):.4f} s, bare {statistics.median(b):.4f} s, "
-              f"ratio {ratios[-1]:.3f}", flush=True)
-    ratio = statistics.median(harness) / statistics.median(bare)
-    print(f"median of the per-round ratios: {statistics.median(ratios):.3f}")
-    print(f"steady epoch, tutorial_cnn, batch {args.batch_size}, {args.samples} samples: "
-          f"harness {statistics.median(harness):.4f} s vs bare model.fit {statistics.median(bare):.4f} s "
-          f"-> ratio {ratio:.3f} (target <= 1.02)")
-    return ratio
+              f"ratio {statistics.median(h) / statistics.median(b):.3f}", flush=True)
+    summary = summarize(rounds)
+    print(f"median of the per-round ratios: {summary['round_ratio_median']:.3f}")
+    print(f"steady epoch, tutorial_cnn, batch {args.batch_size}, {args.samples} samples: " + headline(summary))
+    return summary["ratio"]
 
 
 def main() -> None:

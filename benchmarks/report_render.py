@@ -4,6 +4,7 @@ Builds a run directory of 100 trials from the golden fake-NVML run's records and
 x 5 batch sizes x 5 repeats, each with its own sample file), then times ``benchharness.report.render``.
 
 Usage: python benchmarks/report_render.py [--trials 100]
+(or with pytest-benchmark: pytest benchmarks/test_report_render.py --benchmark-only)
 """
 
 from __future__ import annotations
