@@ -28,6 +28,12 @@ EXPECTED = {
                                              "meets_target"},
     "test_report_render": {"trials", "html_kib", "meets_target"},
     "test_busy_answer_two_runs_under_burst_load": {"runs", "verdict", "meets_target"},
+    "test_sampler_read_cost[fake-nvml]": {"source", "rows_per_read", "host_processes"},
+    "test_sampler_read_cost[cpu]": {"source", "rows_per_read", "host_processes"},
+    "test_sampling_on_vs_off[fake-nvml]": {"ratio", "ratio_ci95", "sampling_on", "sampling_off", "neighbour_ratio",
+                                           "reads_per_s", "meets_target"},
+    "test_sampling_on_vs_off[cpu]": {"ratio", "ratio_ci95", "sampling_on", "sampling_off", "neighbour_ratio",
+                                     "reads_per_s", "meets_target"},
 }
 
 
@@ -47,6 +53,12 @@ def test_pytest_benchmarks_run_tiny_and_save_their_figures(tmp_path):
     for name, keys in EXPECTED.items():
         assert keys <= set(benchmarks[name]["extra_info"]), name
         assert benchmarks[name]["stats"]["rounds"] >= 1
+    for source in ("fake-nvml", "cpu"):
+        read = benchmarks[f"test_sampler_read_cost[{source}]"]
+        assert read["extra_info"]["source"] == source and read["extra_info"]["rows_per_read"] >= 1
+        assert 0 < read["stats"]["mean"] < 0.1  # seconds per read
+        on_off = benchmarks[f"test_sampling_on_vs_off[{source}]"]["extra_info"]
+        assert on_off["sampling_on"]["n"] >= 1 and on_off["sampling_off"]["n"] >= 1 and on_off["reads_per_s"] > 0
 
 
 def test_overhead_script_runs():
