@@ -91,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # SIGTERM (a CI runner stopping us, `kill`) takes the same path as Ctrl-C: keep what is measured.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    if hasattr(signal, "SIGHUP"):  # a closed terminal: the same, not a silent death that orphans the worker
+        signal.signal(signal.SIGHUP, signal.default_int_handler)
     try:
         return {"run": cmd_run, "validate": cmd_validate, "report": cmd_report, "schema": cmd_schema,
                 "models": cmd_models}[args.verb](args)

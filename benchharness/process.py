@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from benchharness.lifeline import PARENT_ENV
+
 LOG_TAIL_BYTES = 4096
 # CUDA_DEVICE_ORDER: CUDA's default numbers GPUs fastest first, NVML by PCI bus id; with PCI_BUS_ID
 # the worker's GPU k is the k-th by bus id, which is how the sampler finds the trial's GPUs in NVML.
@@ -26,7 +28,7 @@ def spawn_worker(log_path: Path, *args: str, python: str | None = None) -> subpr
     the process from here on."""
     with open(log_path, "ab") as log:
         return subprocess.Popen([python or sys.executable, "-m", "benchharness.worker", *args], stdin=subprocess.PIPE,
-                                stdout=log, stderr=subprocess.STDOUT, env=os.environ | WORKER_ENV,
+                                stdout=log, stderr=subprocess.STDOUT, env=os.environ | WORKER_ENV | {PARENT_ENV: str(os.getpid())},
                                 start_new_session=True)
 
 

@@ -10,53 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
-
-REPO = Path(__file__).parent.parent
-HELPERS = REPO / "tests" / "helpers" / "models.py"
+from helpers.cli import REPO, cli, model, only_run_dir, records, tagged_env, workers_left
 
 pytestmark = pytest.mark.slow
-
-
-def model(name: str) -> str:
-    return f"{HELPERS}:{name}"
-
-
-def cli(*args, cwd=REPO, **kwargs):
-    return subprocess.run([sys.executable, "-m", "benchharness", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=600, **kwargs)
-
-
-TAG = "BENCHHARNESS_E2E_TAG"
-
-
-def tagged_env(tag: str) -> dict:
-    """The environment for a CLI run whose workers :func:`workers_left` can tell apart from any other
-    benchharness worker on a shared machine (they inherit the tag)."""
-    return os.environ | {TAG: tag}
-
-
-def workers_left(tag: str) -> list:
-    """Worker processes still alive from the runs tagged ``tag``."""
-    left = []
-    for proc in psutil.process_iter(["cmdline"]):
-        try:
-            if "benchharness.worker" in " ".join(proc.info["cmdline"] or []) and proc.environ().get(TAG) == tag:
-                left.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return left
-
-
-def only_run_dir(parent: Path) -> Path:
-    (run_dir,) = list(parent.iterdir())
-    return run_dir
-
-
-def records(run_dir: Path) -> list[dict]:
-    path = run_dir / "trials.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def test_sweep_with_an_oom_trial_goes_on(tmp_path):
@@ -82,6 +39,7 @@ exclude:
     assert result.stdout.strip().splitlines()[-2:] == [f"run directory: {run_dir}",
                                                        f"report: {report.relative_to(tmp_path)}"]
     assert report.is_file() and "When does a larger batch pay off?" in report.read_text()
+    assert "estimated out of memory" not in report.read_text()  # never from host RAM
     oom, *oks = records(run_dir)
     assert oom["status"] == "oom" and "ResourceExhaustedError" in oom["error"]
     assert oom["epoch_time_s"] is None and oom["throughput_sps"] is None
@@ -95,6 +53,9 @@ exclude:
         telemetry = r["telemetry"]
         assert telemetry["source"] == "cpu" and telemetry["power_mean_w"] is None and telemetry["energy_j"] is None
         assert telemetry["mem_peak_mb"] > 50 and telemetry["mem_total_mb"] > telemetry["mem_peak_mb"]
+        # The CPU's memory figure is RSS growth after the TensorFlow import, and no limit applies.
+        assert telemetry["mem_primary_source"] == "rss_growth" and telemetry["mem_limit_mb"] is None
+        assert 0 < telemetry["mem_primary_mb"] < telemetry["mem_peak_mb"] and telemetry["devices"] is None
         assert (run_dir / "samples" / f"{r['trial_id']}.csv").read_text().startswith(
             "t_monotonic,device,cpu_proc_pct,cpu_system_pct,rss_mb")
         assert r["step_time_ms"]["p50"] > 0 and r["first_epoch_s"] > 0 and r["wall_s"] > r["startup_s"] > 0

@@ -56,4 +56,7 @@ def exit_now(code: int) -> None:
 
 
 if __name__ == "__main__":
+    from benchharness.lifeline import die_with_parent
+
+    die_with_parent()
     exit_now(probe_main() if sys.argv[1:] == ["--probe"] else trial_main())
