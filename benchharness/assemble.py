@@ -69,7 +69,8 @@ class RunContext:
     earlier: list[dict] = field(default_factory=list)
 
 
-def build_record(trial, worker: WorkerRun, telemetry: dict | None, context: RunContext) -> TrialRecord:
+def build_record(trial, worker: WorkerRun, telemetry: dict | None, context: RunContext,
+                 attempt: int = 1) -> TrialRecord:
     """The trial's record, validated. ``telemetry`` is ``telemetry.summary.summarize``'s output or None.
 
     Raises ``pydantic.ValidationError`` if the pieces do not make a valid record (a bug, not bad input).
@@ -78,7 +79,7 @@ def build_record(trial, worker: WorkerRun, telemetry: dict | None, context: RunC
     status, error = classify(result, worker.returncode, worker.timed_out, worker.log_tail, trial.params["timeout_s"],
                              worker.oom_killed)
     epochs = epochs_from_events(worker.events)
-    fields = {"schema_version": SCHEMA_VERSION, "trial_id": trial.trial_id, "repeat": trial.repeat,
+    fields = {"schema_version": SCHEMA_VERSION, "trial_id": trial.trial_id, "repeat": trial.repeat, "attempt": attempt,
               "status": status, "error": error, "params": dict(trial.params),
               "epochs": [{k: v for k, v in e.items() if k != "step_times_ms"} for e in epochs],
               **summarize_epochs(epochs, worker.warmup_epochs), "stop_reason": worker.measurement.get("stop_reason"), **{key: (result or {}).get(key) for key in WORKER_FIELDS},

@@ -1,12 +1,15 @@
 """Command line: wires the stages together and nothing else.
 
-Exit codes: 0 every trial ok or oom; 1 a trial failed or timed out; 2 invalid input;
-130 interrupted (finished records kept, resumable).
+Exit codes: 0 every trial ok or oom; 1 a trial failed or timed out; 2 invalid input, or an output
+location that cannot be written (a full disk): one line; 3 internal error (a bug: one line, the
+traceback in a crash log); 130 interrupted by Ctrl-C, SIGTERM or SIGHUP (finished records kept,
+resumable).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import shlex
 import signal
 import traceback
@@ -16,7 +19,8 @@ from benchharness import __version__
 from benchharness.console import err, out, print_answers, print_plan, print_summary, print_warnings, say
 from benchharness.errors import UserError
 
-EXIT_OK, EXIT_TRIAL_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_TRIAL_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -69,6 +73,12 @@ def _add_run(verbs) -> None:
                      help="continue an interrupted run: run only the trials with no record in RUN_DIR")
     run.add_argument("--dry-run", action="store_true", help="print the plan and exit; imports no TensorFlow")
     run.add_argument("--no-report", action="store_true", help="do not render the HTML report at the end")
+    run.add_argument("--retry-failed", action="store_true",
+                     help="with --resume: run failed and timed-out trials again (their old records are kept, "
+                          "marked superseded by the new attempt)")
+    run.add_argument("--allow-different-host", action="store_true",
+                     help="with --resume: accept a run started on another host or GPU model (the device is "
+                          "probed again; the run then mixes two machines' measurements)")
 
 
 def _add_report(verbs) -> None:
@@ -88,18 +98,52 @@ def _add_report(verbs) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    # SIGTERM (a CI runner stopping us, `kill`) takes the same path as Ctrl-C: keep what is measured.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    if hasattr(signal, "SIGHUP"):  # a closed terminal: the same, not a silent death that orphans the worker
-        signal.signal(signal.SIGHUP, signal.default_int_handler)
+    _stop_on_signals()
+    args = None
     try:
+        args = build_parser().parse_args(argv)
         return {"run": cmd_run, "validate": cmd_validate, "report": cmd_report, "schema": cmd_schema,
                 "models": cmd_models}[args.verb](args)
     except UserError as exc:
         for line in exc.lines:
             say(err, line)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        say(err, "\nInterrupted.")
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        if exc.errno not in DISK_FULL:
+            return _internal_error(args, exc)
+        say(err, f"{exc.filename or 'output'}: {exc.strerror}; free some space and run again")
+        return EXIT_USAGE
+    except Exception as exc:  # a bug: one line here, the whole story in the crash log
+        return _internal_error(args, exc)
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM (a CI runner stopping us, `kill`) and SIGHUP (a closed terminal) take Ctrl-C's path:
+    keep what is measured, kill the worker, exit 130; never a silent death that orphans a worker."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.default_int_handler)
+
+
+def _internal_error(args, exc: BaseException) -> int:
+    """Exit 3: one line naming the crash log, which holds the traceback (in the run directory when
+    there is one, else in the temporary directory)."""
+    import tempfile
+    from datetime import datetime, timezone
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    folder = getattr(args, "run_dir", None) or Path(tempfile.gettempdir())
+    log = Path(folder) / f"benchharness-crash-{stamp}.log"
+    try:
+        log.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+    except OSError:
+        log = None
+    say(err, f"benchharness: internal error: {type(exc).__name__}: {exc}"
+             + (f" (traceback: {log})" if log else "") + "; please report it")
+    return EXIT_INTERNAL
 
 
 # -- validate / dry run -----------------------------------------------------------------------
@@ -134,22 +178,26 @@ def cmd_run(args) -> int:
     if args.dry_run:
         print_plan(loaded, trials)
         return EXIT_OK
-    from benchharness.execute import open_run, run_sweep
+    from benchharness.execute import ResumeOptions, open_run, run_sweep
     from benchharness.progress import SweepProgress
 
-    run, todo = open_run(loaded, trials, args.out, args.resume, warn=lambda line: say(err, f"warning: {line}"))
+    warn = lambda line: say(err, f"warning: {line}")  # noqa: E731
+    options = ResumeOptions(args.allow_different_host, args.retry_failed)
+    run, todo = open_run(loaded, trials, args.out, args.resume, warn, options)
+    args.run_dir = run.path  # a crash log goes here
     resume_cmd = f"benchharness run {shlex.quote(str(args.scenario))} --resume {shlex.quote(str(run.path))}"
     say(err, f"{len(todo)} of {len(trials)} trial(s) to run; results in {run.path}")
     try:
         with SweepProgress(err, trials, todo) as progress:
-            records = run_sweep(run, loaded.scenario.runtime.model_dump(), todo,
-                                on_event=progress.on_event, on_record=progress.on_record,
-                                warn=lambda line: say(err, f"warning: {line}"))
+            records = run_sweep(run, loaded.scenario.runtime.model_dump(), todo, on_event=progress.on_event,
+                                on_record=progress.on_record, warn=warn, options=options)
     except KeyboardInterrupt:
-        done = len(run.read_trials().records)
-        say(err, f"\nInterrupted: {done} of {len(trials)} trial(s) recorded in {run.path}")
-        say(err, f"Resume with: {resume_cmd}")
-        return EXIT_INTERRUPTED
+        return _stopped(run, trials, resume_cmd, "Interrupted", EXIT_INTERRUPTED)
+    except OSError as exc:
+        if exc.errno not in DISK_FULL:
+            raise
+        say(err, f"{exc.filename or run.path}: {exc.strerror}")
+        return _stopped(run, trials, resume_cmd, "Stopped: free some space, then resume", EXIT_USAGE)
     print_summary(records, trials)
     print_answers(records)
     report_path = None if args.no_report else _report_after_run(run.path)
@@ -158,6 +206,14 @@ def cmd_run(args) -> int:
         say(out, f"report: {report_path}")
     bad = [r for r in records if r["status"] in ("failed", "timeout")]
     return EXIT_TRIAL_FAILED if bad else EXIT_OK
+
+
+def _stopped(run, trials, resume_cmd: str, why: str, code: int) -> int:
+    """A sweep that did not end by itself: what is kept, and how to go on."""
+    done = len(run.read_trials().records)
+    say(err, f"\n{why}: {done} of {len(trials)} trial(s) recorded in {run.path}")
+    say(err, f"Resume with: {resume_cmd}")
+    return code
 
 
 def default_report_path(run_dir: Path, fmt: str) -> Path:

@@ -4,6 +4,7 @@ TensorFlow's own build info from inside a trial)."""
 from __future__ import annotations
 
 import platform
+import socket
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -36,8 +37,9 @@ def package_versions() -> dict:
 
 
 def capture_host() -> dict:
-    """Python, package versions, CPU model, cores and RAM of this host."""
+    """Host name, Python, package versions, CPU model, cores and RAM of this host."""
     return {
+        "host": socket.gethostname(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "packages": package_versions(),

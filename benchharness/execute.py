@@ -64,21 +64,44 @@ class Executor:
     sampler: "Sampler | None" = None
     on_event: EventCallback = lambda trial, event: None
     python: str | None = None  # the worker's interpreter; None: this one
+    warn: Callable[[str], None] = lambda line: None
+
+    def __post_init__(self):
+        # The run's current records, read once and kept up to date (a pruned trial's dense peer and
+        # a retried trial's earlier attempt are among them).
+        self.records: list[dict] = self.run.read_trials().records
 
     def run_trial(self, trial: Trial):
-        """Run one trial to its end, append its record and return it (a ``TrialRecord``). Raises
-        KeyboardInterrupt after killing the worker if interrupted; that trial then has no record."""
+        """Run one trial to its end, append its record and return it (a ``TrialRecord``). The
+        record goes to disk before anything optional (the samples CSV), so a failure there loses no
+        trial. Raises KeyboardInterrupt after killing the worker if interrupted; that trial then has
+        no record."""
         with tempfile.TemporaryDirectory(prefix="benchharness-") as tmp:
             events = EventsReader(Path(tmp) / "events.jsonl")
             worker, samples = self._spawn_and_wait(trial, self._spec(trial, events.path), events)
-        telemetry = self._telemetry(trial, samples, worker) if samples is not None else None
-        context = RunContext(self.run.info.get("peak"), self.run.read_trials().records)
-        record = build_record(trial, worker, telemetry, context)
+        telemetry = self._telemetry(samples, worker) if samples is not None else None
+        earlier = [r for r in self.records if r["trial_id"] != trial.trial_id]
+        attempt = 1 + max((r["attempt"] for r in self.records if r["trial_id"] == trial.trial_id), default=0)
+        record = build_record(trial, worker, telemetry, RunContext(self.run.info.get("peak"), earlier), attempt)
         self.run.append_record(record)
+        self.records = earlier + [record.model_dump(mode="json")]
+        self._keep_samples(trial, samples)
         environment = (worker.last("result") or {}).get("environment")
         if environment:
             self.run.update_info(environment=self.run.info["environment"] | {"tensorflow": environment})
         return record
+
+    def _keep_samples(self, trial: Trial, samples) -> None:
+        """The samples CSV, after the record: optional, so a failure (a full disk) is a warning."""
+        from benchharness.telemetry.summary import write_csv
+
+        if samples is None:
+            return
+        try:
+            write_csv(samples, self.run.samples_path(trial.trial_id))
+        except OSError as exc:
+            self.warn(f"{self.run.samples_path(trial.trial_id)}: the samples could not be written "
+                      f"({exc.strerror}); the trial's record is kept")
 
     def _spec(self, trial: Trial, events_path: Path) -> dict:
         from benchharness.stats import CONFIDENCE, t_quantiles
@@ -91,11 +114,10 @@ class Executor:
                 # The stop rule's t quantiles: the worker never imports scipy.stats (1.2 s).
                 "t_quantiles": t_quantiles(CONFIDENCE, trial.params.get("max_epochs") or 20)}
 
-    def _telemetry(self, trial: Trial, samples, worker: WorkerRun) -> dict:
+    def _telemetry(self, samples, worker: WorkerRun) -> dict:
         from benchharness.epochs import epochs_from_events
-        from benchharness.telemetry.summary import summarize, total_memory_mb, write_csv
+        from benchharness.telemetry.summary import summarize, total_memory_mb
 
-        write_csv(samples, self.run.samples_path(trial.trial_id))
         on_gpu = samples.source != "cpu"
         total = total_memory_mb(samples) if on_gpu else host_memory_mb()
         # The limit a batch runs into: TensorFlow's cap where set, else the GPU; none on the CPU.
@@ -105,7 +127,7 @@ class Executor:
 
     def _spawn_and_wait(self, trial: Trial, spec: dict, events: EventsReader) -> tuple[WorkerRun, object]:
         """Run the worker to its end; returns how it went and the samples (None without a sampler)."""
-        log_path = self.run.log_path(trial.trial_id)
+        log_path = self.run.new_log_path(trial.trial_id)
         oom_kills = cgroup_oom_kills()
         spawned = time.monotonic()
         proc = spawn_worker(log_path, python=self.python)
@@ -147,23 +169,52 @@ class Executor:
 # -- a whole sweep -------------------------------------------------------------------------------
 
 
-def open_run(loaded, trials: list[Trial], out_dir: Path, resume_dir: Path | None, warn) -> tuple[RunDir, list[Trial]]:
-    """Create a new run directory, or reopen one to resume; returns it and the trials still to run.
+@dataclass(frozen=True)
+class ResumeOptions:
+    """How ``--resume`` treats what it finds: another host's run (refused unless allowed, then the
+    device is probed again), and failed or timed-out trials (kept unless ``retry_failed``)."""
+
+    allow_different_host: bool = False
+    retry_failed: bool = False
+
+
+def open_run(loaded, trials: list[Trial], out_dir: Path, resume_dir: Path | None, warn,
+             options: ResumeOptions = ResumeOptions()) -> tuple[RunDir, list[Trial]]:
+    """Create a new run directory, or reopen one to resume; returns it, locked for this process,
+    and the trials still to run.
 
     ``warn(line)`` receives notices (a torn record set aside). Raises ``UserError`` for a path that
-    is not a run directory or a scenario that changed since the run started.
+    is not a run directory, one another process is writing, a scenario that changed since the run
+    started, or (without ``allow_different_host``) a run started on another host.
     """
     from benchharness.environment import capture_host
     from benchharness.errors import UserError
 
+    planned = [t.trial_id for t in trials]
     if resume_dir is None:
         info = {"scenario": {"source": str(loaded.path), "sha256": loaded.sha256, "resolved": loaded.resolved()},
-                "environment": capture_host()}
+                "environment": capture_host(), "planned_trials": planned}
         try:
             return RunDir.create(out_dir, loaded.scenario.name, info), list(trials)
         except OSError as exc:
             raise UserError(f"{out_dir}: cannot create a run directory there ({exc.strerror})") from None
     run = RunDir.open(resume_dir)
+    run.lock()
+    _check_resumable(run, loaded)
+    _check_same_host(run, capture_host(), options.allow_different_host)
+    contents = run.read_trials()
+    if contents.torn_tail is not None:
+        side = run.set_aside_torn_tail(contents.torn_tail)
+        warn(f"{run.trials_path}: last record was cut off mid-write; moved to {side.name}, that trial runs again")
+    again = ("failed", "timeout") if options.retry_failed else ()
+    done = {r["trial_id"] for r in contents.records if r["status"] not in again}
+    run.update_info(planned_trials=planned)
+    return run, [t for t in trials if t.trial_id not in done]
+
+
+def _check_resumable(run: RunDir, loaded) -> None:
+    from benchharness.errors import UserError
+
     if run.stored_schema_version < SCHEMA_VERSION:
         raise UserError(f"{run.path / 'run.json'}:1: schema_version: {run.stored_schema_version} was written by an "
                         f"older benchharness (now {SCHEMA_VERSION}): its trials measured differently and have other "
@@ -172,20 +223,36 @@ def open_run(loaded, trials: list[Trial], out_dir: Path, resume_dir: Path | None
     if stored["sha256"] != loaded.sha256:
         raise UserError(f"{run.path / 'run.json'}: scenario.sha256: {loaded.path} changed since this run "
                         f"started (was {stored['source']}); start a new run instead of resuming")
-    contents = run.read_trials()
-    if contents.torn_tail is not None:
-        side = run.set_aside_torn_tail(contents.torn_tail)
-        warn(f"{run.trials_path}: last record was cut off mid-write; moved to {side.name}, that trial runs again")
-    done = {r["trial_id"] for r in contents.records}
-    return run, [t for t in trials if t.trial_id not in done]
+
+
+def host_identity(environment: dict) -> dict:
+    """What makes two runs' figures comparable: the host and its CPU (GPUs: see ``_check_same_gpus``)."""
+    return {"host": environment.get("host"), "cpu": (environment.get("cpu") or {}).get("model")}
+
+
+def _check_same_host(run: RunDir, here: dict, allowed: bool) -> None:
+    """Refuse to mix two machines' measurements in one run, unless allowed: then the environment is
+    this host's and the device is probed again (MFU must use this device's peak)."""
+    from benchharness.errors import UserError
+
+    stored = host_identity(run.info["environment"])
+    if stored == host_identity(here):
+        return
+    if not allowed:
+        raise UserError(f"{run.path / 'run.json'}: environment: this run started on {stored['host']} "
+                        f"({stored['cpu']}), this is {here.get('host')} ({here['cpu']['model']}); resume it there, "
+                        "or pass --allow-different-host (the device is probed again)")
+    run.update_info(environment=here, peak=None)
 
 
 def run_sweep(run: RunDir, runtime: dict, todo: list[Trial], on_event: EventCallback,
-              on_record: Callable[[Trial, object], None], warn: Callable[[str], None]) -> list[dict]:
-    """Run ``todo`` in order, appending each record as it finishes; returns every record in the run.
+              on_record: Callable[[Trial, object], None], warn: Callable[[str], None],
+              options: ResumeOptions = ResumeOptions()) -> list[dict]:
+    """Run ``todo`` in order, appending each record as it finishes; returns every current record.
 
-    A trial's outcome never stops the sweep. KeyboardInterrupt propagates after the running trial's
-    worker is killed; finished records are already on disk.
+    A trial's outcome never stops the sweep. KeyboardInterrupt (or an error) propagates after the
+    running trial's worker is killed; finished records are already on disk, and run.json says the
+    run is not complete (``finished_utc`` is stamped only when the sweep ends by itself).
     """
     from benchharness.probe import probe_device
     from benchharness.telemetry import make_sampler
@@ -194,14 +261,31 @@ def run_sweep(run: RunDir, runtime: dict, todo: list[Trial], on_event: EventCall
     sampler = make_sampler(runtime["sample_interval_ms"], warn) if runtime["sample_interval_ms"] else None
     gpus = sampler.describe() if sampler is not None else None
     if gpus:
+        _check_same_gpus(run, gpus, options.allow_different_host)
         run.update_info(environment=run.info["environment"] | {"gpus": gpus})
     if todo:
         probe_device(run, runtime, warn)
-    executor = Executor(run, runtime, sampler=sampler, on_event=on_event)
+    executor = Executor(run, runtime, sampler=sampler, on_event=on_event, warn=warn)
+    finished = False
     try:
         for trial in todo:
             on_record(trial, executor.run_trial(trial))
+        finished = True
     finally:
-        records = run.read_trials().records
-        run.update_info(finished_utc=utc_now(), complete=len(records))
+        records = executor.records
+        planned = set(run.info.get("planned_trials") or [])
+        complete = finished and planned <= {r["trial_id"] for r in records}
+        run.update_info(recorded=len(records), complete=complete, **({"finished_utc": utc_now()} if finished else {}))
     return records
+
+
+def _check_same_gpus(run: RunDir, gpus: list[dict], allowed: bool) -> None:
+    from benchharness.errors import UserError
+
+    stored = [g.get("name") for g in run.info["environment"].get("gpus") or []]
+    here = [g.get("name") for g in gpus]
+    if stored and stored != here and not allowed:
+        raise UserError(f"{run.path / 'run.json'}: environment.gpus: this run measured {stored}, this machine has "
+                        f"{here}; resume it there, or pass --allow-different-host (the device is probed again)")
+    if stored and stored != here:
+        run.update_info(peak=None)

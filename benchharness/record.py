@@ -17,7 +17,8 @@ Version history (``store`` upgrades older run directories when it reads them):
 - 3: telemetry from the trial's own GPUs only, time-weighted, with coverage and ``withheld`` reasons;
   per-GPU ``devices``, ``throttle``, the labelled primary memory figure (``mem_primary_mb``,
   ``mem_primary_source``, ``mem_limit_mb``), other GPU processes by name; cost's training-step
-  intensity.
+  intensity; the record's ``attempt``; run.json's ``planned_trials``, ``recorded`` and a boolean
+  ``complete`` (version 2's ``complete`` was the record count, now ``recorded``).
 """
 
 from __future__ import annotations
@@ -235,6 +236,8 @@ class TrialRecord(Part):
     schema_version: Literal[SCHEMA_VERSION]
     trial_id: str
     repeat: int = Field(ge=0)
+    attempt: int = Field(ge=1, description="1, or more when --retry-failed ran the trial again; a reader keeps the "
+                                           "highest attempt of a trial_id (the others are superseded)")
     status: Status
     error: str | None
     params: dict[str, Any] = Field(description="every resolved scenario parameter except repeats")
@@ -299,7 +302,10 @@ class RunInfo(Part):
     scenario: ScenarioInfo
     environment: dict[str, Any] = Field(description="python, packages, CPU, RAM, GPUs, TensorFlow build")
     peak: Peak | None = Field(description="null until the probe ran, or when it failed")
-    complete: int | None = Field(description="records in trials.jsonl when the run last stopped")
+    planned_trials: list[str] | None = Field(description="the plan's trial ids in run order; null before version 3")
+    recorded: int | None = Field(description="current records in trials.jsonl when the run last stopped")
+    complete: bool | None = Field(description="every planned trial has a record and the sweep ended by itself; "
+                                              "false after an interruption; null before version 3")
 
 
 SCHEMAS = {"trial-record": TrialRecord, "run": RunInfo}

@@ -50,7 +50,7 @@ def _record_2_to_3(record: dict, records: list[dict]) -> dict:
     or weight/activation figures: those are null. Its memory figure is relabelled for what it was:
     NVML's device-wide used memory on a GPU (labelled ``device_used``); on the CPU it was the peak
     RSS, not the growth version 3 reports, so the primary figure is null there."""
-    out = record | {"schema_version": 3}
+    out = record | {"schema_version": 3, "attempt": 1}
     if out.get("telemetry") is not None:
         out["telemetry"] = _telemetry_2_to_3(out["telemetry"])
     if out.get("cost") is not None:
@@ -78,7 +78,12 @@ def _run_info_1_to_2(info: dict) -> dict:
 
 
 RECORD_STEPS = {1: _record_1_to_2, 2: _record_2_to_3}
-RUN_INFO_STEPS = {1: _run_info_1_to_2, 2: lambda info: info | {"schema_version": 3}}
+def _run_info_2_to_3(info: dict) -> dict:
+    """Version 2's ``complete`` counted the records; whether the plan was finished was not kept."""
+    return info | {"schema_version": 3, "planned_trials": None, "recorded": info.get("complete"), "complete": None}
+
+
+RUN_INFO_STEPS = {1: _run_info_1_to_2, 2: _run_info_2_to_3}
 
 
 def upgrade_records(records: list[dict]) -> list[dict]:

@@ -3,6 +3,7 @@ running."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -56,3 +57,103 @@ def test_a_hangup_stops_the_run_like_ctrl_c(tmp_path):
     assert proc.returncode == 130, stderr
     assert "Resume with: benchharness run" in stderr
     assert wait_for_no_workers(tag, 2.0) == []
+
+
+def tiny_scenario(tmp_path, batches=(16, 32, 64), name="tiny"):
+    scenario = tmp_path / f"{name}.yaml"
+    scenario.write_text(f'name: {name}\ndefaults:\n  model: "{model("tiny_mlp")}"\n  epochs: 2\n'
+                        f"  samples_per_epoch: 256\nsweep:\n  batch_size: {list(batches)}\n")
+    return scenario
+
+
+@pytest.fixture
+def in_process():
+    """``benchharness.cli.main`` in this process (its signal handlers restored afterwards)."""
+    from benchharness.cli import main
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
+    yield main
+    for s, handler in saved.items():
+        signal.signal(s, handler)
+
+
+def run_dir_of(out):
+    (run_dir,) = list(out.iterdir())
+    return run_dir
+
+
+def test_two_resumes_at_once_one_is_refused_and_every_trial_is_recorded_once(tmp_path):
+    from helpers.cli import cli, records
+
+    scenario, out, tag = tiny_scenario(tmp_path), tmp_path / "out", f"{tmp_path}-two"
+    first = subprocess.Popen([sys.executable, "-m", "benchharness", "run", str(scenario), "--out", str(out), "--no-report"],
+                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=tagged_env(tag))
+    deadline = time.monotonic() + 120
+    while not (out.exists() and any(out.iterdir()) and (run_dir_of(out) / "run.lock").exists()):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    second = cli("run", scenario, "--resume", run_dir_of(out), "--no-report")  # while the first one runs
+    assert first.wait(timeout=300) == 0, first.stderr.read()
+    assert second.returncode == 2
+    assert second.stderr.strip().startswith(f"{run_dir_of(out)}: run.lock: this run directory is being written by "
+                                            f"benchharness pid {first.pid} on ")
+    ids = [r["trial_id"] for r in records(run_dir_of(out))]
+    assert len(ids) == 3 and len(set(ids)) == 3
+
+
+def test_a_full_disk_loses_no_trial_and_resume_completes(tmp_path, in_process, monkeypatch, capsys):
+    import errno
+
+    from benchharness.store import RunDir
+    from benchharness.telemetry import summary
+    from helpers.cli import records
+
+    scenario, out = tiny_scenario(tmp_path), tmp_path / "out"
+    real_append, real_csv, calls = RunDir.append_record, summary.write_csv, {"append": 0, "csv": 0}
+
+    def append(self, record):
+        calls["append"] += 1
+        if calls["append"] == 2:  # the second trial's record
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.trials_path))
+        return real_append(self, record)
+
+    def write_csv(samples, path):
+        calls["csv"] += 1
+        if calls["csv"] == 1:  # the first trial's samples
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_csv(samples, path)
+
+    monkeypatch.setattr(RunDir, "append_record", append)
+    monkeypatch.setattr(summary, "write_csv", write_csv)
+    assert in_process(["run", str(scenario), "--out", str(out), "--no-report"]) == 2
+    stderr = capsys.readouterr().err
+    run_dir = run_dir_of(out)
+    assert "samples could not be written (No space left on device); the trial's record is kept" in stderr
+    assert f"{run_dir / 'trials.jsonl'}: No space left on device" in stderr
+    assert "Stopped: free some space, then resume: 1 of 3 trial(s) recorded" in stderr
+    assert f"Resume with: benchharness run {scenario} --resume {run_dir}" in stderr
+    assert len(records(run_dir)) == 1
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["complete"] is False and info["finished_utc"] is None and info["recorded"] == 1
+
+    monkeypatch.setattr(RunDir, "append_record", real_append)
+    monkeypatch.setattr(summary, "write_csv", real_csv)
+    assert in_process(["run", str(scenario), "--resume", str(run_dir), "--no-report"]) == 0
+    ids = [r["trial_id"] for r in records(run_dir)]
+    assert len(ids) == 3 and len(set(ids)) == 3
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["complete"] is True and info["finished_utc"] and info["recorded"] == 3
+
+
+def test_an_internal_error_is_one_line_exit_3_and_a_crash_log(tmp_path, in_process, monkeypatch, capsys):
+    from benchharness import execute
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug [/batch, 28, 28]")
+
+    monkeypatch.setattr(execute, "run_sweep", broken)
+    assert in_process(["run", str(tiny_scenario(tmp_path)), "--out", str(tmp_path / "out"), "--no-report"]) == 3
+    (line,) = capsys.readouterr().err.strip().splitlines()[-1:]
+    assert line.startswith("benchharness: internal error: RuntimeError: a bug [/batch, 28, 28] (traceback: ")
+    log = run_dir_of(tmp_path / "out") / line.split("(traceback: ")[1].split(")")[0].rsplit("/", 1)[1]
+    assert "Traceback" in log.read_text() and "a bug" in log.read_text()

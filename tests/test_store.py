@@ -104,3 +104,69 @@ def test_resume_refuses_a_run_directory_of_an_older_schema(tmp_path, scenario_fi
     with pytest.raises(UserError, match=r"run.json:1: schema_version: 1 was written by an older benchharness"):
         open_run(loaded, expand(loaded.scenario), tmp_path, old, warn=print)
     assert json.loads((old / "run.json").read_text())["schema_version"] == 1  # untouched
+
+
+# -- step 10: one writer, unique side files, resume that knows what it resumes ---------------------
+
+
+def test_a_second_writer_is_refused_with_the_holder_named(tmp_path):
+    import subprocess
+    import sys
+
+    run = RunDir.create(tmp_path, "locked", RUN_INFO)  # this process holds the lock now
+    other = subprocess.run([sys.executable, "-c", "import sys\nfrom benchharness.store import RunDir\n"
+                            "from benchharness.errors import UserError\ntry:\n    RunDir.open(sys.argv[1]).lock()\n"
+                            "except UserError as e:\n    print(e.lines[0])\n", str(run.path)],
+                           capture_output=True, text=True, timeout=60)
+    assert other.stdout.startswith(f"{run.path}: run.lock: this run directory is being written by benchharness pid ")
+    assert "wait for it to end" in other.stdout
+    run.lock()  # the holder itself may ask again
+
+
+def test_torn_tails_set_aside_in_one_second_never_overwrite_each_other(tmp_path):
+    run = RunDir.create(tmp_path, "r", RUN_INFO)
+    sides = []
+    for text in ('{"trial_id": "a"', '{"trial_id": "b"'):
+        run.trials_path.write_text(text)
+        sides.append(run.set_aside_torn_tail(text))
+    assert sides[0] != sides[1] and [s.read_text() for s in sides] == ['{"trial_id": "a"', '{"trial_id": "b"']
+
+
+def test_a_retried_trial_supersedes_its_earlier_attempt(tmp_path):
+    run = RunDir.create(tmp_path, "r", RUN_INFO)
+    run.append_record(record("t1", status="failed"))
+    run.append_record(record("t2"))
+    run.append_record(make_record("t1", 32, "ok", attempt=2))
+    contents = run.read_trials()
+    assert [(r["trial_id"], r["attempt"], r["status"]) for r in contents.records] == [("t2", 1, "ok"), ("t1", 2, "ok")]
+    assert [(r["trial_id"], r["attempt"]) for r in contents.superseded] == [("t1", 1)]
+
+
+def test_resume_with_retry_failed_runs_failed_and_timed_out_trials_again(tmp_path, scenario_file):
+    from benchharness.execute import ResumeOptions
+
+    loaded = scenario_file("name: r\nsweep:\n  batch_size: [32, 64, 128]\n")
+    trials = expand(loaded.scenario)
+    run, _ = open_run(loaded, trials, tmp_path, None, warn=print)
+    for trial, status in zip(trials, ("failed", "ok", "timeout")):
+        run.append_record(record(trial.trial_id, status=status))
+    _, todo = open_run(loaded, trials, tmp_path, run.path, warn=print)
+    assert todo == []
+    _, todo = open_run(loaded, trials, tmp_path, run.path, warn=print, options=ResumeOptions(retry_failed=True))
+    assert todo == [trials[0], trials[2]]
+    assert json.loads((run.path / "run.json").read_text())["planned_trials"] == [t.trial_id for t in trials]
+
+
+def test_resume_on_another_host_is_refused_unless_allowed(tmp_path, scenario_file):
+    from benchharness.execute import ResumeOptions
+
+    loaded = scenario_file("name: r\nsweep:\n  batch_size: [32]\n")
+    run, _ = open_run(loaded, expand(loaded.scenario), tmp_path, None, warn=print)
+    run.update_info(environment=run.info["environment"] | {"host": "elsewhere"},
+                    peak={"device": "/CPU:0", "dtype": "float32", "matmul_n": 8, "tf32": None,
+                          "peak_flops_per_s": 1e9, "memory_bandwidth_bytes_per_s": 1e9, "method": "test"})
+    with pytest.raises(UserError, match=r"environment: this run started on elsewhere .* --allow-different-host"):
+        open_run(loaded, expand(loaded.scenario), tmp_path, run.path, warn=print)
+    again, _ = open_run(loaded, expand(loaded.scenario), tmp_path, run.path, warn=print,
+                        options=ResumeOptions(allow_different_host=True))
+    assert again.info["peak"] is None and again.info["environment"]["host"] != "elsewhere"  # probed again here

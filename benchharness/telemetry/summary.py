@@ -7,6 +7,7 @@ Linux host), so a sample belongs to an epoch when its time falls between that ep
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 from benchharness.telemetry import windows
@@ -31,11 +32,15 @@ METRICS = {
 
 
 def write_csv(samples: TrialSamples, path: Path) -> None:
-    """Samples as CSV, units in the column names; empty cells where a reading failed."""
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=samples.columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(samples.rows)
+    """Samples as CSV, units in the column names; empty cells where a reading failed. Written whole
+    or not at all (``atomic``)."""
+    from benchharness.atomic import write_text_atomically
+
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=samples.columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(samples.rows)
+    write_text_atomically(path, text.getvalue())
 
 
 def _window(rows: list[dict], start: float | None, end: float | None) -> list[dict]:

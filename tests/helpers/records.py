@@ -30,9 +30,9 @@ def worker_events(epoch_seconds=(2.0, 1.0, 1.0), samples=1000, status="ok", star
 
 
 def make_record(tid: str, batch: int = 32, status: str = "ok", epoch_seconds=(2.0, 1.0, 1.0), repeat: int = 0,
-                params: dict | None = None, earlier: list[dict] | None = None, **result):
+                params: dict | None = None, earlier: list[dict] | None = None, attempt: int = 1, **result):
     """A ``TrialRecord`` of a trial with ``params`` (default: just ``batch_size`` and a timeout)."""
     events = worker_events(epoch_seconds, status=status, **result)
     worker = WorkerRun(events, 0 if status == "ok" else 1, False, 99.0, events[-1]["t_monotonic"] + 0.25)
     trial = Trial(tid, repeat, {"batch_size": batch, "timeout_s": 60.0, **(params or {})})
-    return build_record(trial, worker, None, RunContext(earlier=earlier or []))
+    return build_record(trial, worker, None, RunContext(earlier=earlier or []), attempt)
