@@ -157,3 +157,11 @@ def test_an_internal_error_is_one_line_exit_3_and_a_crash_log(tmp_path, in_proce
     assert line.startswith("benchharness: internal error: RuntimeError: a bug [/batch, 28, 28] (traceback: ")
     log = run_dir_of(tmp_path / "out") / line.split("(traceback: ")[1].split(")")[0].rsplit("/", 1)[1]
     assert "Traceback" in log.read_text() and "a bug" in log.read_text()
+
+
+def test_the_soak_benchmark_runs_small(tmp_path):
+    """benchmarks/soak.py at a tiny size: the README's soak figure stays reproducible."""
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "soak.py"), "--trials", "5", "--kills", "2",
+                             "--max-delay-s", "5"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verdict: every trial recorded exactly once, no worker left" in result.stdout
