@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from benchharness.datasets import DEBIAN_FASHION_MNIST, compatibility_problem, idx, npz, resolve
+from benchharness.datasets import DEBIAN_FASHION_MNIST, check_dataset_name, compatibility_problem, idx, npz, resolve
 from benchharness.datasets.loaders import DatasetUnavailable, load_dataset, load_keras_dataset, prepare_images
 
 needs_debian_fashion_mnist = pytest.mark.skipif(
@@ -46,6 +46,115 @@ def test_idx_errors_name_the_file(idx_dir):
     bad.write_bytes(b"\x12\x34\x56\x78")
     with pytest.raises(idx.IdxError, match="junk is not an IDX file"):
         idx.read_header(bad)
+
+
+# -- truncated and corrupt files: one line naming the file (a UserError: exit 2 at validation) -----
+
+def _truncate(path, keep):
+    path.write_bytes(path.read_bytes()[:keep])
+
+
+def _flip(path, at):
+    data = bytearray(path.read_bytes())
+    data[at] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage, file, message", [
+    (lambda p: _truncate(p, 7), "t10k-images-idx3-ubyte",
+     "{p} is truncated: its header needs 16 bytes, the file has 7"),
+    (lambda p: _truncate(p, 2), "t10k-images-idx3-ubyte", "{p} is truncated: 2 bytes, shorter than an IDX header"),
+    (lambda p: _truncate(p, 600), "t10k-images-idx3-ubyte",
+     "{p} is truncated: 584 bytes of data, its header (20x6x5 of uint8) needs 600"),
+    (lambda p: p.write_bytes(p.read_bytes() + b"xx"), "t10k-labels-idx1-ubyte",
+     "{p} has 2 bytes more than its header (20 of uint8) describes"),
+    (lambda p: _truncate(p, len(p.read_bytes()) - 12), "train-labels-idx1-ubyte.gz",
+     "{p} is truncated: its gzip stream ends early"),
+    (lambda p: _truncate(p, len(p.read_bytes()) - 30), "train-images-idx3-ubyte.gz",
+     "{p} is truncated: its gzip stream ends early"),
+    (lambda p: p.write_bytes(gzip.compress(gzip.decompress(p.read_bytes())[:9])), "train-images-idx3-ubyte.gz",
+     "{p} is truncated: its header needs 16 bytes, the file has 9"),
+    (lambda p: _flip(p, len(p.read_bytes()) - 6), "train-labels-idx1-ubyte.gz", "{p} is corrupt: CRC check failed"),
+])
+def test_a_damaged_idx_file_is_one_line_naming_it(idx_dir, damage, file, message):
+    from benchharness.errors import UserError
+
+    path = idx_dir / file
+    damage(path)
+    expected = message.format(p=path)
+    for read in (lambda: idx.describe(idx_dir), lambda: idx.load(idx_dir)):  # validation, then the worker
+        with pytest.raises(UserError) as caught:
+            read()
+        (line,) = caught.value.lines
+        assert line.startswith(expected) and "\n" not in line
+    assert compatibility_problem("tutorial_cnn", f"idx:{idx_dir}") is None  # reported once, by the name check
+    assert check_dataset_name(f"idx:{idx_dir}").startswith(f"dataset 'idx:{idx_dir}': {expected}")
+
+
+def test_idx_labels_that_do_not_match_the_images_are_refused(idx_dir):
+    write_idx(idx_dir / "t10k-labels-idx1-ubyte", np.arange(19) % 4, gz=False)
+    with pytest.raises(idx.IdxError) as caught:
+        idx.describe(idx_dir)
+    assert str(caught.value) == f"{idx_dir / 't10k-labels-idx1-ubyte'} holds 19 labels for the 20 images of t10k-images-idx3-ubyte"
+
+
+def test_a_damaged_idx_dataset_is_refused_by_validate_in_one_line(idx_dir, tmp_path):
+    import subprocess
+    import sys
+
+    path = idx_dir / "train-images-idx3-ubyte.gz"
+    _truncate(path, len(path.read_bytes()) - 30)
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(f"name: idx\ndefaults:\n  dataset: \"idx:{idx_dir}\"\n")
+    result = subprocess.run([sys.executable, "-m", "benchharness", "validate", str(scenario)],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"{scenario}:3: defaults.dataset: dataset 'idx:{idx_dir}': {path} is truncated: its gzip stream ends early"]
+
+
+def _npz(path, compressed=False):
+    save = np.savez_compressed if compressed else np.savez
+    rng = np.random.default_rng(0)
+    save(path, x_train=rng.integers(0, 255, (80, 28, 28)).astype(np.uint8), y_train=np.arange(80),
+         x_test=np.zeros((2, 28, 28), np.uint8), y_test=np.arange(2))
+    return path
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_a_damaged_npz_is_one_line_naming_it(tmp_path, compressed):
+    from benchharness.errors import UserError
+
+    truncated = _npz(tmp_path / "t.npz", compressed)
+    _truncate(truncated, len(truncated.read_bytes()) // 2)
+    flipped = _npz(tmp_path / "f.npz", compressed)
+    _flip(flipped, 400)  # inside x_train's data
+    for path, message in ((truncated, f"{truncated} is not an .npz archive (File is not a zip file)"),
+                          (flipped, f"{flipped} (x_train.npy) is corrupt: ")):
+        for read in (lambda: npz.array_shapes(path), lambda: npz.load(path)):  # validation, then the worker
+            with pytest.raises(UserError) as caught:
+                read()
+            (line,) = caught.value.lines
+            assert line.startswith(message) and "\n" not in line, line
+        assert check_dataset_name(f"npz:{path}").startswith(f"dataset 'npz:{path}': {message}")
+
+
+def test_an_npz_of_pickled_objects_or_a_wrong_size_is_refused(tmp_path):
+    import zipfile
+
+    path = tmp_path / "o.npz"
+    np.savez(path, x_train=np.array([{"a": 1}], dtype=object), y_train=np.arange(1), x_test=np.zeros((1, 2)),
+             y_test=np.arange(1))
+    with pytest.raises(npz.NpzError, match=r"o.npz \(x_train.npy\) holds Python objects"):
+        npz.array_shapes(path)
+    good = _npz(tmp_path / "g.npz")
+    short = tmp_path / "s.npz"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(short, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            dst.writestr(info.filename, data[:-100] if info.filename == "x_train.npy" else data)
+    with pytest.raises(npz.NpzError, match=r"s.npz \(x_train.npy\) is truncated: 62,748 bytes, its header \(80x28x28 of uint8\) needs 62,848"):
+        npz.array_shapes(short)
 
 
 def test_npz_shapes_without_loading_and_loading(tmp_path):
