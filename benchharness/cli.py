@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate = verbs.add_parser("validate", help="check scenario files and print their plan size",
                                 description="Check scenario files; imports no TensorFlow.")
     validate.add_argument("scenarios", metavar="SCENARIO.yaml", nargs="+")
+    _add_allow_large_plan(validate)
     _add_report(verbs)
     schema = verbs.add_parser("schema", help="print the JSON Schema of a trial record or of run.json",
                               description=("Print the JSON Schema (draft 2020-12) of one line of trials.jsonl "
@@ -60,6 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
     verbs.add_parser("models", help="list registered models with parameters and input shape",
                      description="List registered models (builds each one, so TensorFlow is imported).")
     return parser
+
+
+def _add_allow_large_plan(parser) -> None:
+    # The figures are plan.PLAN_LIMIT and plan.HARD_LIMIT (a test holds them equal): importing plan
+    # here would load pydantic and the registries for every verb.
+    parser.add_argument("--allow-large-plan", action="store_true",
+                        help="accept a plan of more than 10,000 trials (counted before it is built; without "
+                             "this flag it is refused with its count); never more than 100,000")
 
 
 def _add_run(verbs) -> None:
@@ -73,6 +82,7 @@ def _add_run(verbs) -> None:
                      help="continue an interrupted run: run only the trials with no record in RUN_DIR")
     run.add_argument("--dry-run", action="store_true", help="print the plan and exit; imports no TensorFlow")
     run.add_argument("--no-report", action="store_true", help="do not render the HTML report at the end")
+    _add_allow_large_plan(run)
     run.add_argument("--retry-failed", action="store_true",
                      help="with --resume: run failed and timed-out trials again (their old records are kept, "
                           "marked superseded by the new attempt)")
@@ -155,7 +165,7 @@ def cmd_validate(args) -> int:
     problems = []
     for path in args.scenarios:
         try:
-            _, plan = load_plan(path)
+            _, plan = load_plan(path, args.allow_large_plan)
         except UserError as exc:
             problems += exc.lines
             continue
@@ -172,7 +182,7 @@ def cmd_validate(args) -> int:
 def cmd_run(args) -> int:
     from benchharness.plan import load_plan
 
-    loaded, plan = load_plan(args.scenario)
+    loaded, plan = load_plan(args.scenario, args.allow_large_plan)
     print_warnings(plan)
     trials = plan.trials
     if args.dry_run:

@@ -2,7 +2,9 @@
 only the expanded product can make.
 
 Full product of the sweep axes, minus ``exclude``, plus ``include``, each point times its ``repeats``
-(expanded once, in :func:`make_plan`). Every trial has a stable id, a hash of its resolved
+(expanded once, in :func:`make_plan`, after :func:`plan_size` has counted it by arithmetic: a plan
+over ``PLAN_LIMIT`` trials is refused with its count unless asked for, and none is ever built past
+``HARD_LIMIT``). Every trial has a stable id, a hash of its resolved
 parameters and repeat index, which is what makes resume and comparing runs possible. The scenario
 module validates the document; this one validates the product (model/dataset fit, options a model
 does not read, pruning schedules), naming the file and line each value came from.
@@ -13,7 +15,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import random
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +26,15 @@ from benchharness.scenario import LoadedScenario, Scenario, format_problems, loa
 from benchharness.yamldoc import Path_, dotted, line_of
 
 MODEL_OPTIONS = ("num_words", "maxlen", "input_size", "alpha", "classes")
+# A plan larger than this is refused (with its count) unless --allow-large-plan: at a minute a trial,
+# 10,000 trials are a week of machine time, and a typo in a sweep list is the usual cause.
+PLAN_LIMIT = 10_000
+# Never built, flag or not: every trial's parameters are held in memory and checked, and the sweep's
+# product is enumerated to apply exclude (100,000 trials: 220 MB and 13 s of validation on a 2-core
+# Xeon; at 5 s a trial, process start and TensorFlow import alone, six days of running).
+HARD_LIMIT = 100_000
+# plan_size enumerates one representative per class of equivalent sweep values; past this it bounds.
+_CLASS_COMBOS_LIMIT = 100_000
 # Pruning's schedule needs a fixed step count: ``epochs: auto`` runs this many epochs for a pruning
 # trial (the default before adaptive measurement existed), and validation says so.
 PRUNING_EPOCHS_FOR_AUTO = 3
@@ -58,16 +71,18 @@ def matches(point: dict, partial: dict) -> bool:
     return all(point.get(key) == value for key, value in partial.items())
 
 
-def sweep_product(scenario: Scenario) -> list[dict]:
-    """Every combination of the sweep axes over the defaults, in the order the YAML lists them."""
+def sweep_product(scenario: Scenario):
+    """Every combination of the sweep axes over the defaults, in the order the YAML lists them
+    (an iterator: the product is never held in memory)."""
     base = scenario.defaults.model_dump()
     axes = scenario.sweep.model_dump(exclude_none=True)
     names = list(axes)
-    return [base | dict(zip(names, combo)) for combo in itertools.product(*(axes[n] for n in names))]
+    return (base | dict(zip(names, combo)) for combo in itertools.product(*(axes[n] for n in names)))
 
 
 def expand(scenario: Scenario) -> list[Trial]:
-    """The trials of a scenario: product - exclude + include, times repeats; duplicates dropped."""
+    """The trials of a scenario: product - exclude + include, times repeats; duplicates dropped.
+    Builds every trial: call :func:`plan_size` first for a scenario nobody has bounded."""
     excludes = [entry.model_dump(exclude_none=True) for entry in scenario.exclude]
     points = [p for p in sweep_product(scenario) if not any(matches(p, ex) for ex in excludes)]
     base = scenario.defaults.model_dump()
@@ -81,6 +96,87 @@ def expand(scenario: Scenario) -> list[Trial]:
                 seen.add(tid)
                 trials.append(Trial(tid, repeat, params))
     return trials
+
+
+# -- the plan's size, by arithmetic -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanSize:
+    """What :func:`expand` would build, counted without building it. ``trials`` is exact (``exact``)
+    or, when the excludes are too tangled to count, a lower bound; ``product`` is the number of sweep
+    points before exclude (what expansion enumerates)."""
+
+    trials: int
+    exact: bool
+    product: int
+
+
+def _key(value) -> str:
+    """Values are the same point when their JSON is (as in :func:`trial_id`)."""
+    return json.dumps(value, sort_keys=True)
+
+
+def _distinct(values: list) -> list:
+    return list({_key(v): v for v in values}.values())
+
+
+def plan_size(scenario: Scenario) -> PlanSize:
+    """The number of trials of ``scenario``, computed from the axis lengths: the product of the
+    distinct values of each sweep list, minus the points an exclude entry matches, times repeats,
+    plus the include points that are new (or repeat more). Takes time in the number of values and
+    entries, not in the product, so a sweep of 10^10 points is counted at once.
+
+    The count equals ``len(expand(scenario))``, but for one corner: a pruning point listed both with
+    ``epochs: auto`` and ``epochs: 3`` is one trial in the plan and two here."""
+    base = scenario.defaults.model_dump()
+    axes = {name: _distinct(values) for name, values in scenario.sweep.model_dump(exclude_none=True).items()}
+    excludes = [entry.model_dump(exclude_none=True) for entry in scenario.exclude]
+    product = math.prod(len(values) for values in axes.values())
+    kept, exact = _points_after_exclude(base, axes, excludes, product)
+    repeats = base["repeats"]
+    trials = kept * repeats
+    axis_keys = {name: {_key(v) for v in values} for name, values in axes.items()}
+    extra: dict[str, int] = {}  # include point -> its repeats beyond those the sweep already gives it
+    for entry in scenario.include:
+        point = base | entry.model_dump(exclude_none=True)
+        as_swept = point | {"repeats": repeats}  # the sweep's point with the same parameters
+        in_sweep = (all(_key(value) in axis_keys[k] if k in axes else _key(value) == _key(base[k])
+                        for k, value in as_swept.items())
+                    and not any(matches(as_swept, ex) for ex in excludes))
+        key = _key(resolve_epochs({k: v for k, v in point.items() if k != "repeats"}))
+        extra[key] = max(extra.get(key, 0), point["repeats"] - (repeats if in_sweep else 0))
+    return PlanSize(trials + sum(extra.values()), exact, product)
+
+
+def _points_after_exclude(base: dict, axes: dict[str, list], excludes: list[dict], product: int) -> tuple[int, bool]:
+    """(sweep points no exclude entry matches, exact?). The values of an axis that every entry treats
+    alike (matched by the same entries) are counted as one class, so the enumeration is over classes
+    of the axes the entries name, never over the product."""
+    live = []  # the swept keys of entries whose other keys match the defaults
+    for entry in excludes:
+        if all(base.get(k) == v for k, v in entry.items() if k not in axes):
+            swept = {k: v for k, v in entry.items() if k in axes}
+            if not swept:
+                return 0, True  # it matches every point
+            live.append(swept)
+    if not live:
+        return product, True
+    named = [name for name in axes if any(name in entry for entry in live)]
+    classes = []  # per named axis: [(which entries each value satisfies, how many values)]
+    for name in named:
+        signatures = Counter(tuple(name not in entry or value == entry[name] for entry in live) for value in axes[name])
+        classes.append(list(signatures.items()))
+    others = math.prod(len(values) for name, values in axes.items() if name not in named)
+    if math.prod(len(c) for c in classes) > _CLASS_COMBOS_LIMIT:  # a lower bound: each entry's box, all disjoint
+        removed = sum(math.prod(sum(1 for v in axes[k] if v == value) for k, value in entry.items()) *
+                      math.prod(len(values) for name, values in axes.items() if name not in entry) for entry in live)
+        return max(product - removed, 0), False
+    kept = 0
+    for combo in itertools.product(*classes):
+        if not any(all(signature[i] for signature, _ in combo) for i in range(len(live))):
+            kept += math.prod(count for _, count in combo)
+    return kept * others, True
 
 
 def resolve_epochs(params: dict) -> dict:
@@ -116,9 +212,12 @@ def varying_keys(trials: list[Trial]) -> list[str]:
 # -- checks on the product ----------------------------------------------------------------------
 
 
-def make_plan(loaded: LoadedScenario) -> Plan:
-    """Expand ``loaded`` once and check every trial. Raises ``UserError`` listing every problem
-    (``file:line: key: message``); returns the trials and the warnings."""
+def make_plan(loaded: LoadedScenario, allow_large_plan: bool = False) -> Plan:
+    """Count the plan (:func:`plan_size`), refuse it past ``PLAN_LIMIT`` trials unless
+    ``allow_large_plan`` (and past ``HARD_LIMIT`` always), then expand it once and check every trial.
+    Raises ``UserError`` listing every problem (``file:line: key: message``); returns the trials and
+    the warnings."""
+    _check_size(loaded, allow_large_plan)
     scenario = loaded.scenario
     trials = in_order(expand(scenario), scenario.order, scenario.order_seed)
     problems = [(line_of(loc, loaded.lines), loc, message) for loc, message in _point_problems(scenario, trials)]
@@ -128,10 +227,32 @@ def make_plan(loaded: LoadedScenario) -> Plan:
     return Plan(trials, tuple(warnings))
 
 
-def load_plan(path: str | Path) -> tuple[LoadedScenario, Plan]:
+def load_plan(path: str | Path, allow_large_plan: bool = False) -> tuple[LoadedScenario, Plan]:
     """Load, validate and plan a scenario file. Raises ``UserError`` (see ``load_scenario``, ``make_plan``)."""
     loaded = load_scenario(path)
-    return loaded, make_plan(loaded)
+    return loaded, make_plan(loaded, allow_large_plan)
+
+
+def _check_size(loaded: LoadedScenario, allow_large_plan: bool) -> None:
+    """One line, before anything is built, for a plan too large to build or not asked for."""
+    scenario = loaded.scenario
+    size = plan_size(scenario)
+    loc: Path_ = ("sweep",) if scenario.sweep.model_dump(exclude_none=True) else (
+        ("include",) if scenario.include else ("defaults", "repeats"))
+    count = f"{size.trials:,}" if size.exact else f"at least {size.trials:,}"
+    if size.trials > PLAN_LIMIT and not allow_large_plan:
+        message = (f"the plan has {count} trials, over the limit of {PLAN_LIMIT:,} (counted, not built); "
+                   "narrow the sweep, or pass --allow-large-plan to run it anyway")
+    elif size.trials > HARD_LIMIT:
+        message = (f"the plan has {count} trials; even with --allow-large-plan at most {HARD_LIMIT:,} are "
+                   "planned (each one is held in memory)")
+    elif size.product > HARD_LIMIT:
+        loc = ("sweep",)
+        message = (f"the sweep's product has {size.product:,} points before exclude; at most {HARD_LIMIT:,} "
+                   "are enumerated: narrow the sweep lists instead of excluding most of them")
+    else:
+        return
+    raise UserError(format_problems(str(loaded.path), [(line_of(loc, loaded.lines), loc, message)]))
 
 
 def _origin(scenario: Scenario, key: str, value) -> Path_:
@@ -195,21 +316,29 @@ def _schedule_problems(scenario: Scenario, p: dict) -> list[tuple[Path_, str]]:
 
 
 def _exclude_warnings(loaded: LoadedScenario) -> list[str]:
-    """``exclude`` entries that match no point of the sweep."""
-    points = sweep_product(loaded.scenario)
+    """``exclude`` entries that match no point of the sweep: some key's value is in no sweep list
+    (or, for a key not swept, is not the default). Per key, so the product is never enumerated."""
+    base = loaded.scenario.defaults.model_dump()
+    axes = loaded.scenario.sweep.model_dump(exclude_none=True)
     warnings = []
     for i, entry in enumerate(loaded.scenario.exclude):
-        if not any(matches(point, entry.model_dump(exclude_none=True)) for point in points):
+        if not all(any(v == value for v in axes[k]) if k in axes else base.get(k) == value
+                   for k, value in entry.model_dump(exclude_none=True).items()):
             path = ("exclude", i)
             warnings.append(f"{loaded.path}:{line_of(path, loaded.lines)}: {dotted(path)}: matches no trial of the sweep")
     return warnings
 
 
 def _auto_epochs_warnings(loaded: LoadedScenario) -> list[str]:
-    """Pruning points left at ``epochs: auto``: they run a fixed number of epochs instead."""
-    points = sweep_product(loaded.scenario) + [entry.model_dump(exclude_none=True) for entry in loaded.scenario.include]
+    """Pruning points left at ``epochs: auto``: they run a fixed number of epochs instead. A sweep
+    point has both when some sparsity value is non-zero and some epochs value is auto (the axes are
+    independent), so the product is never enumerated."""
     defaults = loaded.scenario.defaults.model_dump()
-    if not any((defaults | p).get("sparsity") and (defaults | p).get("epochs") == "auto" for p in points):
+    axes = loaded.scenario.sweep.model_dump(exclude_none=True)
+    sparsities, epochs = axes.get("sparsity", [defaults["sparsity"]]), axes.get("epochs", [defaults["epochs"]])
+    in_sweep = any(sparsities) and "auto" in epochs
+    points = [defaults | entry.model_dump(exclude_none=True) for entry in loaded.scenario.include]
+    if not in_sweep and not any(p.get("sparsity") and p.get("epochs") == "auto" for p in points):
         return []
     loc = _origin(loaded.scenario, "epochs", "auto")
     return [f"{loaded.path}:{line_of(loc, loaded.lines)}: {dotted(loc)}: pruning trials need a fixed step count: "

@@ -33,7 +33,8 @@ def _registry_check(checker):
     return AfterValidator(validate)
 
 
-_STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
+# allow_inf_nan: .inf and .nan are numbers to YAML, never a learning rate or a timeout here.
+_STRICT = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 # What each trial parameter must be, in words; used for every failure of that field so that the
 # messages read the same wherever the value appears (defaults, a sweep list, include, exclude).
@@ -270,6 +271,8 @@ def _pydantic_message(err: dict, path: Path_) -> str:
             return "must list at least one value"
         return f"must be a list of values, got {yaml_repr(err['input'])}"
     expect = _field_expectation(path)
+    if kind == "finite_number":
+        return f"{expect or 'must be a number'}, got {yaml_repr(err['input'])}, which is not a finite number"
     return f"{expect or err['msg']}, got {yaml_repr(err['input'])}"
 
 
@@ -319,8 +322,9 @@ def _validate(doc: Document, path: Path, sha256: str) -> LoadedScenario:
             seen: set[Path_] = set()
             for err in exc.errors():
                 loc = _trim_loc(err["loc"])
-                if loc in seen:
-                    continue  # one message per location, even when a union reports several
+                if loc in seen or any(loc[:len(bad)] == bad for bad in doc.unreadable):
+                    continue  # one message per location, even when a union reports several; the YAML
+                    # reader has already said why a value it could not read is wrong
                 seen.add(loc)
                 add(loc, _pydantic_message(err, loc))
         for loc, message in _cross_checks(doc.data):

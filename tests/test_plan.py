@@ -101,3 +101,97 @@ def test_dense_trials_run_before_the_pruned_ones_they_are_compared_with(scenario
         trials = make_plan(scenario_file(text.format(order=order), name=f"{order}.yaml")).trials
         sparsities = [t.params["sparsity"] for t in trials]
         assert sparsities[:2] == [0.0, 0.0] and 0.0 not in sparsities[2:], order
+
+
+# -- the plan's size, counted before it is built --------------------------------------------------
+
+VALUES = {"batch_size": [16, 32, 64, 128], "seed": [0, 1, 2], "learning_rate": [0.1, 0.01, 0.001],
+          "sparsity": [0.0, 0.5, 0.8], "epochs": ["auto", 2, 4], "optimizer": ["adam", "sgd"]}
+
+
+def _random_scenario(rng) -> str:
+    """A scenario with duplicate sweep values, excludes (matching or not, on swept keys or not) and
+    includes (new points, sweep points, with their own repeats)."""
+    import yaml
+
+    def partial():
+        entry = {k: rng.choice(VALUES[k]) for k in rng.sample(list(VALUES), rng.randint(1, 3))}
+        return entry | ({"repeats": rng.choice([1, 2, 3])} if rng.random() < 0.2 else {})
+
+    doc = {"name": "p", "defaults": {"repeats": rng.choice([1, 1, 2, 3])}}
+    sweep = {k: [rng.choice(VALUES[k]) for _ in range(rng.randint(1, 4))]
+             for k in rng.sample(list(VALUES), rng.randint(0, 4))}
+    if sweep:
+        doc["sweep"] = sweep
+    if rng.random() < 0.6:
+        doc["exclude"] = [partial() for _ in range(rng.randint(1, 4))]
+    if rng.random() < 0.5:
+        doc["include"] = [partial() for _ in range(rng.randint(1, 4))]
+    return yaml.safe_dump(doc)
+
+
+def test_plan_size_counts_exactly_what_expand_builds(scenario_file):
+    import random
+
+    from benchharness.plan import plan_size
+
+    rng = random.Random(0)
+    for n in range(300):
+        text = _random_scenario(rng)
+        scenario = scenario_file(text, name=f"{n}.yaml").scenario
+        size = plan_size(scenario)
+        assert size.exact and size.trials == len(expand(scenario)), text
+
+
+def test_plan_size_overcounts_only_where_pruning_merges_auto_epochs_with_fixed_ones(scenario_file):
+    """The documented corner: with sparsity > 0, epochs: auto becomes 3 epochs, the same trial as epochs: 3."""
+    from benchharness.plan import PRUNING_EPOCHS_FOR_AUTO, plan_size
+
+    scenario = scenario_file(f"name: c\ndefaults:\n  sparsity: 0.5\nsweep:\n  epochs: [auto, {PRUNING_EPOCHS_FOR_AUTO}]\n").scenario
+    assert (plan_size(scenario).trials, len(expand(scenario))) == (2, 1)
+
+
+def test_plan_size_of_tangled_excludes_is_a_lower_bound(scenario_file, monkeypatch):
+    import benchharness.plan as plan
+
+    scenario = scenario_file("name: t\nsweep:\n  batch_size: [16, 32, 64]\n  seed: [0, 1, 2]\n"
+                             "exclude:\n  - {batch_size: 16}\n  - {seed: 0}\n").scenario
+    assert plan.plan_size(scenario) == plan.PlanSize(4, True, 9)
+    monkeypatch.setattr(plan, "_CLASS_COMBOS_LIMIT", 1)
+    assert plan.plan_size(scenario) == plan.PlanSize(3, False, 9)  # 9 - 3 - 3: the overlap counted twice
+
+
+def test_a_sweep_whose_excludes_leave_little_is_still_refused_past_what_can_be_enumerated(scenario_file):
+    """exclude is applied by enumerating the product: 10^8 points are not enumerated to keep none."""
+    import pytest
+
+    from benchharness.errors import UserError
+    from benchharness.plan import make_plan
+
+    lists = "\n".join(f"  {k}: [{', '.join(map(str, range(1, 11)))}]" for k in
+                      ("batch_size", "seed", "frequency", "steps_per_execution", "begin_step", "end_step",
+                       "prune_after_dense_epochs", "samples_per_epoch"))
+    loaded = scenario_file(f"name: e\nsweep:\n{lists}\nexclude:\n  - {{model: tutorial_cnn}}\n")
+    with pytest.raises(UserError) as caught:
+        make_plan(loaded, allow_large_plan=True)
+    assert caught.value.lines == [
+        f"{loaded.path}:2: sweep: the sweep's product has 100,000,000 points before exclude; at most 100,000 are "
+        "enumerated: narrow the sweep lists instead of excluding most of them"]
+
+
+def test_a_plan_at_the_limit_is_built_and_one_over_it_needs_the_flag(scenario_file):
+    import pytest
+
+    from benchharness.errors import UserError
+    from benchharness.plan import PLAN_LIMIT, make_plan
+
+    assert PLAN_LIMIT == 10_000
+    at = scenario_file("name: a\ndefaults:\n  repeats: 100\nsweep:\n  batch_size: [" +
+                       ", ".join(map(str, range(1, 101))) + "]\n")
+    assert len(make_plan(at).trials) == PLAN_LIMIT
+    over = scenario_file("name: o\ndefaults:\n  repeats: 100\nsweep:\n  batch_size: [" +
+                         ", ".join(map(str, range(1, 101))) + "]\ninclude:\n  - {batch_size: 7, repeats: 101}\n",
+                         name="o.yaml")
+    with pytest.raises(UserError, match=r":4: sweep: the plan has 10,001 trials, over the limit of 10,000"):
+        make_plan(over)
+    assert len(make_plan(over, allow_large_plan=True).trials) == PLAN_LIMIT + 1

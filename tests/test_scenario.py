@@ -65,6 +65,24 @@ EXPECTED = {
     "41_auto_samples_with_pruning.yaml": ["{f}:4: defaults.samples_per_epoch: pruning needs a fixed step count: set samples_per_epoch to a number (or null) for trials with sparsity > 0"],
     "37_bad_schedule_name.yaml": ["{f}:4: defaults.pruning_schedule: must be polynomial or constant, got 'cubic'"],
     "42_sample_interval_negative.yaml": ["{f}:3: runtime.sample_interval_ms: must be 0 (sampling off) or an integer in [10, 10000] (milliseconds), got -100"],
+    # Hostile or broken YAML: refused by the reader in one line each, never expanded or walked.
+    "43_alias_bomb.yaml": ["{f}:9: defaults.f[0]: alias *e stands for 66,430 values: the document expands past 100,000 (an alias bomb?)"],
+    "44_recursive_alias.yaml": ["{f}:3: sweep.batch_size[2]: recursive alias: *sizes stands for a value that contains it"],
+    "45_deep_nesting.yaml": ["{f}:3: defaults.model" + "[0]" * 31 + ": nested deeper than 32 levels; a scenario needs 3"],
+    "46_unknown_tag.yaml": ["{f}:3: defaults.batch_size: unknown tag !size; a scenario holds plain values, lists and mappings"],
+    "47_bad_explicit_int.yaml": ["{f}:4: defaults.batch_size: 'abc' is not a valid !!int"],
+    "48_infinite_numbers.yaml": [
+        "{f}:3: defaults.learning_rate: must be a positive number, got .inf, which is not a finite number",
+        "{f}:4: defaults.timeout_s: must be a positive number of seconds, got .inf, which is not a finite number",
+    ],
+    "49_nan_in_sweep.yaml": [
+        "{f}:3: sweep.learning_rate[1]: must be a positive number, got .nan, which is not a finite number",
+        "{f}:4: sweep.sparsity[1]: must be a number in [0, 1), got -.inf, which is not a finite number",
+    ],
+    "50_plan_too_large.yaml": ["{f}:3: sweep: the plan has 10,000,000,000 trials, over the limit of 10,000 (counted, not built); narrow the sweep, or pass --allow-large-plan to run it anyway"],
+    "51_merge_key.yaml": ["{f}:5: include[0]: merge keys (<<) are not supported; write the keys out"],
+    "52_python_object_tag.yaml": ["{f}:2: description: unsupported tag !!python/object/apply:os.system; a scenario holds plain values, lists and mappings"],
+    "53_alias_nesting_too_deep.yaml": ["{f}:6: d" + "[0]" * 10 + ": alias *c nests values deeper than 32 levels"],
 }
 
 
@@ -227,3 +245,134 @@ def test_sampling_off_runs_and_reports_without_telemetry(tmp_path):
     assert answer.returncode == 0 and json.loads(answer.stdout), answer.stderr
     html = _run_cli("report", str(run_dir), "-o", str(tmp_path / "r.html"), cwd=tmp_path)
     assert html.returncode == 0 and (tmp_path / "r.html").is_file(), html.stderr
+
+
+# -- bounded input: size of the file, of the document, of the plan ---------------------------------
+
+
+def test_a_10_mb_sweep_list_is_refused_without_being_read(tmp_path):
+    """The reader reads at most MAX_BYTES + 1 bytes: a 10 MB list is one line, not a minute of parsing."""
+    from benchharness.yamldoc import MAX_BYTES
+
+    path = tmp_path / "big.yaml"
+    path.write_text("name: big\nsweep:\n  batch_size: [" + ", ".join(["64"] * 2_500_000) + "]\n")
+    assert path.stat().st_size > 10_000_000
+    with pytest.raises(UserError) as caught:
+        load_plan(path)
+    assert caught.value.lines == [
+        f"{path}: too large for a scenario file: over {MAX_BYTES // 1024} KiB (one is a few kilobytes; a sweep "
+        "list of that size would also plan far more trials than can run)"]
+
+
+def test_a_document_of_too_many_values_is_refused(tmp_path, monkeypatch):
+    from benchharness import yamldoc
+
+    monkeypatch.setattr(yamldoc, "MAX_VALUES", 20)
+    path = tmp_path / "s.yaml"
+    path.write_text("name: many\nsweep:\n  batch_size: [" + ", ".join(map(str, range(1, 30))) + "]\n")
+    with pytest.raises(UserError) as caught:
+        load_scenario(path)
+    assert caught.value.lines == [f"{path}:3: sweep.batch_size[13]: the document holds more than 20 values"]
+
+
+def test_an_alias_bomb_of_10_to_the_100_values_is_refused_in_one_line(tmp_path):
+    """Measured, not expanded: each node is measured once, so a bomb costs its written size. Fifty
+    levels of a hundred aliases stand for 10^102 values: no walk of them would ever end."""
+    lines = ["name: bomb", "description: &l0 [" + ", ".join(["lol"] * 100) + "]", "defaults:"]
+    lines += [f"  l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 100) + "]" for i in range(1, 51)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(UserError) as caught:
+        load_scenario(path)
+    assert caught.value.lines == [f"{path}:5: defaults.l2[8]: alias *l1 stands for 10,101 values: the document "
+                                  "expands past 100,000 (an alias bomb?)"]
+
+
+def test_an_alias_bomb_is_one_line_and_exit_2_from_the_cli():
+    path = BAD / "43_alias_bomb.yaml"
+    result = _run_cli("validate", str(path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [line.format(f=path) for line in EXPECTED["43_alias_bomb.yaml"]]
+
+
+def test_aliases_within_the_limits_still_work(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: reuse\ndefaults: &d\n  batch_size: 64\ninclude:\n  - &i {batch_size: 16}\n"
+                    "sweep:\n  batch_size: &sizes [32, 64]\n  seed: [0, 1]\nexclude:\n  - *i\n")
+    scenario = load_scenario(path).scenario
+    assert scenario.sweep.batch_size == [32, 64] and scenario.include[0].batch_size == 16
+
+
+def test_several_tag_problems_are_reported_together_without_a_second_line_each(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: tags\ndefaults:\n  epochs: !!int two\n  precision: !!float x\n"
+                    "  measure_sizes: !!bool maybe\nsweep:\n  batch_size: [32, !!int 6.5]\n")
+    with pytest.raises(UserError) as caught:
+        load_scenario(path)
+    assert caught.value.lines == [
+        f"{path}:3: defaults.epochs: 'two' is not a valid !!int",
+        f"{path}:4: defaults.precision: 'x' is not a valid !!float",
+        f"{path}:5: defaults.measure_sizes: 'maybe' is not a valid !!bool",
+        f"{path}:7: sweep.batch_size[1]: '6.5' is not a valid !!int",
+    ]
+
+
+def test_explicit_standard_tags_that_fit_are_accepted(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: !!str 123\ndefaults:\n  batch_size: !!int \"64\"\n  learning_rate: !!float 1e-3\n")
+    scenario = load_scenario(path).scenario
+    assert (scenario.name, scenario.defaults.batch_size, scenario.defaults.learning_rate) == ("123", 64, 0.001)
+
+
+def test_finite_numbers_are_still_numbers(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: ok\ndefaults:\n  learning_rate: 1.0e+3\n  timeout_s: 1e9\n")
+    with pytest.raises(UserError) as caught:  # YAML 1.1 reads 1e9 (no dot) as a string: a type error, as before
+        load_scenario(path)
+    assert caught.value.lines == [f"{path}:4: defaults.timeout_s: must be a positive number of seconds, got '1e9'"]
+    path.write_text("name: ok\ndefaults:\n  learning_rate: 1.0e+3\n  timeout_s: 1.0e+9\n")
+    assert load_scenario(path).scenario.defaults.timeout_s == 1e9
+
+
+def test_plan_of_10_to_the_10_trials_is_refused_by_validate_and_dry_run_with_its_count():
+    path = BAD / "50_plan_too_large.yaml"
+    expected = [line.format(f=path) for line in EXPECTED["50_plan_too_large.yaml"]]
+    for args in (("validate", str(path)), ("run", str(path), "--dry-run")):
+        result = _run_cli(*args)
+        assert result.returncode == 2 and result.stderr.strip().splitlines() == expected, (args, result.stderr)
+
+
+def test_the_plan_is_counted_not_built(monkeypatch):
+    """The refusal comes from arithmetic: with expansion made impossible, the count is still given."""
+    import benchharness.plan as plan
+
+    def no_building(*args, **kwargs):
+        raise AssertionError("the plan was built")
+
+    monkeypatch.setattr(plan, "expand", no_building)
+    monkeypatch.setattr(plan, "sweep_product", no_building)
+    with pytest.raises(UserError, match="the plan has 10,000,000,000 trials"):
+        load_plan(BAD / "50_plan_too_large.yaml")
+    with pytest.raises(UserError, match="even with --allow-large-plan at most 100,000"):
+        load_plan(BAD / "50_plan_too_large.yaml", allow_large_plan=True)
+
+
+def test_allow_large_plan_lets_a_plan_over_the_limit_through(tmp_path):
+    path = tmp_path / "s.yaml"  # 101 x 100 = 10,100 trials
+    path.write_text("name: large\nsweep:\n  batch_size: [" + ", ".join(map(str, range(1, 102))) + "]\n"
+                    "  seed: [" + ", ".join(map(str, range(100))) + "]\n")
+    refused = _run_cli("validate", str(path))
+    assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
+        f"{path}:2: sweep: the plan has 10,100 trials, over the limit of 10,000 (counted, not built); narrow the "
+        "sweep, or pass --allow-large-plan to run it anyway"]
+    allowed = _run_cli("validate", str(path), "--allow-large-plan")
+    assert allowed.returncode == 0 and f"{path}: ok, 10100 trial(s)" in allowed.stdout, allowed.stderr
+
+
+def test_the_help_states_the_limits_the_plan_applies():
+    from benchharness.plan import HARD_LIMIT, PLAN_LIMIT
+
+    for verb in ("run", "validate"):
+        text = " ".join(_run_cli(verb, "--help").stdout.split())
+        assert f"--allow-large-plan accept a plan of more than {PLAN_LIMIT:,} trials" in text
+        assert f"never more than {HARD_LIMIT:,}" in text
