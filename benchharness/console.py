@@ -1,9 +1,14 @@
-"""What the CLI prints: the consoles, one-line messages, and the plan and summary tables (rich)."""
+"""What the CLI prints: the consoles, one-line messages, and the plan and summary tables (rich).
+
+Text is data, never markup: every string from a user or TensorFlow (paths, parameters, error
+messages) reaches rich as a ``Text`` or through ``say`` (``markup=False``), so ``[red]`` or
+``[/batch, 28, 28]`` prints as written. Markup appears only in literals written here."""
 
 from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 
 def _console(stderr: bool = False) -> Console:
@@ -21,6 +26,11 @@ def say(console: Console, text: str) -> None:
     console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
+def cell(value) -> Text:
+    """A table cell (or title) that shows ``value`` as written: rich parses plain strings as markup."""
+    return Text(str(value))
+
+
 def print_warnings(plan) -> None:
     """A plan's warnings, one line each on stderr."""
     for warning in plan.warnings:
@@ -31,14 +41,14 @@ def print_plan(loaded, trials) -> None:
     from benchharness.plan import varying_keys
 
     keys = varying_keys(trials) or ["model", "batch_size"]
-    table = Table(title=f"{loaded.path}: {len(trials)} trial(s)", title_justify="left")
+    table = Table(title=cell(f"{loaded.path}: {len(trials)} trial(s)"), title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("trial_id")
     table.add_column("repeat", justify="right")
     for key in keys:
-        table.add_column(key)
+        table.add_column(cell(key))
     for i, trial in enumerate(trials, start=1):
-        table.add_row(str(i), trial.trial_id, str(trial.repeat), *(str(trial.params[k]) for k in keys))
+        table.add_row(str(i), cell(trial.trial_id), str(trial.repeat), *(cell(trial.params[k]) for k in keys))
     out.print(table)
 
 
@@ -61,18 +71,19 @@ def print_summary(records: list[dict], trials) -> None:
     table = _summary_table(keys, pruned, show_errors)
     for r in sorted(records, key=lambda r: [_sort_key(r["params"].get(k)) for k in keys] + [r["repeat"]]):
         step = r.get("step_time_ms") or {}
-        table.add_row(*(str(r["params"].get(k)) for k in keys), str(r["repeat"]),
+        table.add_row(*(cell(r["params"].get(k)) for k in keys), str(r["repeat"]),
                       fmt(r["first_epoch_s"], ".2f"), fmt(r["epoch_time_s"], ".3f"),
                       fmt(r["throughput_sps"], ",.0f"), interval_text(r.get("throughput_ci_sps")),
-                      fmt(r.get("steady_windows"), "d"), r.get("stop_reason") or "-", fmt(step.get("p50"), ".2f"), r["status"],
-                      *(_pruning_cells(r) if pruned else []), *([r["error"] or ""] if show_errors else []))
+                      fmt(r.get("steady_windows"), "d"), cell(r.get("stop_reason") or "-"), fmt(step.get("p50"), ".2f"),
+                      cell(r["status"]), *(_pruning_cells(r) if pruned else []),
+                      *([cell(r["error"] or "")] if show_errors else []))
     out.print(table)
 
 
 def _summary_table(keys: list[str], pruned: bool, show_errors: bool) -> Table:
     table = Table(title="summary (steady epochs: all after the warm-up; n: steady windows)", title_justify="left")
     for key in keys:
-        table.add_column(key)
+        table.add_column(cell(key))
     table.add_column("repeat", justify="right")
     for column in SUMMARY_COLUMNS:
         table.add_column(column, justify="right", no_wrap=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from benchharness.plan import Trial, varying_keys
@@ -32,7 +33,8 @@ class SweepProgress:
         self.progress.stop()
 
     def _describe(self, trial: Trial, phase: str) -> str:
-        return f"trial {self.index[trial.trial_id]}/{len(self.todo)} {trial.describe(self.keys)} · {phase}"
+        # The description is rich markup: a parameter (a model path) is text, escaped.
+        return f"trial {self.index[trial.trial_id]}/{len(self.todo)} {escape(trial.describe(self.keys))} · {phase}"
 
     def on_event(self, trial: Trial, event: dict) -> None:
         kind = event["event"]
@@ -57,6 +59,6 @@ class SweepProgress:
         style = STATUS_STYLE.get(record.status, "white")
         speed = "" if record.throughput_sps is None else (
             f" {record.epoch_time_s:.3f} s/epoch, {record.throughput_sps:,.0f} samples/s")
-        error = f" — {record.error}" if record.error else ""
+        error = f" — {record.error}" if record.error else ""  # TensorFlow's text: "[/batch, 28, 28]" is no markup
         self.progress.console.print(
-            f"[{style}]{record.status:>7}[/] {trial.describe(self.keys)}{speed}{error}", highlight=False)
+            f"[{style}]{record.status:>7}[/] {escape(f'{trial.describe(self.keys)}{speed}{error}')}", highlight=False)

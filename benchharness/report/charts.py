@@ -1,7 +1,9 @@
 """Charts: each a small function from a DataFrame (or analysis result) to an inline SVG string.
 
 SVG text stays text (``svg.fonttype: none``) and every namespace URL is stripped, so the report
-holds no ``http://`` reference at all and opens offline.
+holds no ``http://`` reference at all and opens offline. Text is data: mathtext is off
+(``text.parse_math``), so a ``$`` in a model path or a title is drawn as written and never makes a
+chart unrenderable.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 sns.set_theme(style="whitegrid", context="notebook")
-plt.rcParams.update({"svg.fonttype": "none", "font.family": "sans-serif", "figure.dpi": 96})
+plt.rcParams.update({"svg.fonttype": "none", "font.family": "sans-serif", "figure.dpi": 96, "text.parse_math": False})
 
 PALETTE = sns.color_palette("deep")
 
@@ -43,10 +45,15 @@ def _log2_batches(ax, batches) -> None:
 
 
 def epoch_time_vs_utilization(recommendations) -> str:
-    """The central chart: time per epoch against batch size, utilization on a second axis; one panel per curve."""
+    """The central chart: time per epoch against batch size, utilization on a second axis; one panel
+    per curve, at most three a row."""
     n = len(recommendations)
-    fig, axes = plt.subplots(1, n, figsize=(6.2 * n, 4.0), squeeze=False)
-    for ax, rec in zip(axes[0], recommendations):
+    cols = min(3, n)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(6.2 * cols, 4.0 * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    for ax, rec in zip(axes.flat, recommendations):
         points = [p for p in rec.points if p.throughput]
         batches = [p.batch_size for p in points]
         ax.plot(batches, [p.epoch_time for p in points], "o-", color=PALETTE[0], label="time per steady epoch (s)")
@@ -207,9 +214,9 @@ def roofline(points: list[dict], peak_flops: float, bandwidth: float) -> str | N
     under the probed matmul and memory-bandwidth ceilings. Each point is labelled with its batch
     size: a batch sweep moves right as the batch grows. Points without an intensity (records
     without the weight/activation split) are counted in a note, not drawn."""
-    if not points or not peak_flops or not bandwidth:
+    if not points or not (peak_flops > 0 and bandwidth > 0):
         return None
-    placed = [p for p in points if p["intensity"]]
+    placed = [p for p in points if p["intensity"] and p["intensity"] > 0 and p["achieved"] > 0]  # log axes
     unplaced = len(points) - len(placed)
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
     ridge = peak_flops / bandwidth

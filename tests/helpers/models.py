@@ -39,3 +39,10 @@ def keras3_model(params):
     import keras
 
     return keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(10)])
+
+
+def bracket_error_model(params):
+    """Fails with text that looks like rich markup, as TensorFlow's shape errors do: it must be shown as
+    written, never read as markup (a closing tag that matches nothing makes rich raise)."""
+    raise ValueError("Input 0 of layer 'dense' is incompatible with the layer: expected shape=[/batch, 28, 28], "
+                     "found [red]shape=(None, 784)[/red] [/x] [bold]")
