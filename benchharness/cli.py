@@ -226,8 +226,15 @@ def _stopped(run, trials, resume_cmd: str, why: str, code: int) -> int:
     return code
 
 
-def default_report_path(run_dir: Path, fmt: str) -> Path:
-    return Path("reports") / f"{Path(run_dir).name}.{fmt}"
+def default_report_path(run_dir: Path, fmt: str, others: list[Path] = ()) -> Path:
+    """``reports/<run dir name>.<fmt>`` under the current directory; where that lands inside a run
+    directory (``report .`` from inside one), ``reports/`` beside the outermost such run directory
+    instead: a run directory holds only what its run wrote."""
+    run_dir = Path(run_dir).resolve()
+    name = f"{run_dir.name or 'report'}.{fmt}"
+    path = Path("reports") / name
+    inside = [d for d in (run_dir, *(Path(o).resolve() for o in others)) if path.resolve().is_relative_to(d)]
+    return min(inside, key=lambda d: len(d.parts)).parent / "reports" / name if inside else path
 
 
 def _report_after_run(run_dir: Path) -> Path | None:
@@ -247,7 +254,7 @@ def cmd_report(args) -> int:
 
     if args.format == "json":
         return _report_json(args)
-    output = args.output or default_report_path(args.run_dirs[0], args.format)
+    output = args.output or default_report_path(args.run_dirs[0], args.format, args.run_dirs[1:])
     say(out, f"report: {render(args.run_dirs, output, args.format, args.tolerance)}")
     return EXIT_OK
 

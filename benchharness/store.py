@@ -111,7 +111,8 @@ def _validated_records(path: Path, numbered: list[tuple[int, dict]]) -> list[dic
         problem = usable_problem(checked)
         if problem is not None:
             problems.append(f"{path}:{number}: {problem}; not a usable trial record")
-        out.append(checked)
+        else:
+            out.append(checked)
     if problems:
         raise UserError(_capped(problems, path))
     return out
@@ -173,20 +174,22 @@ def read_run_json(path: Path) -> tuple[dict, str]:
     return data, text
 
 
-def _run_info_version(path: Path, data: dict) -> int:
+def _run_info_version(path: Path, data: dict, text: str) -> int:
     """run.json's schema_version, checked: an integer this benchharness can read (upgrade) or wrote."""
     version = data.get("schema_version")
+    where = f"{path}:{line_of_key(text, ('schema_version',))}: schema_version"
     if version is None:
-        raise UserError(f"{path}:1: schema_version: missing; not a benchharness run.json")
+        raise UserError(f"{where}: missing; not a benchharness run.json")
     if not isinstance(version, int) or isinstance(version, bool):
-        raise UserError(f"{path}:1: schema_version: must be an integer, got {_short(version)}")
+        raise UserError(f"{where}: must be an integer, got {_short(version)}")
     if version > SCHEMA_VERSION:
-        raise UserError(f"{path}:1: schema_version: {version!r} is newer than this "
-                        f"benchharness understands ({SCHEMA_VERSION}); upgrade benchharness")
+        raise UserError(f"{where}: {version!r} is newer than this benchharness understands ({SCHEMA_VERSION}); "
+                        "upgrade benchharness")
     if version < 1:
-        raise UserError(f"{path}:1: schema_version: {version} is not a version benchharness ever wrote")
+        raise UserError(f"{where}: {version} is not a version benchharness ever wrote")
     if version < SCHEMA_VERSION and data.get("peak") is not None and not isinstance(data["peak"], dict):
-        raise UserError(f"{path}:1: peak: must be a mapping or null, got {_kind(data['peak'])}; cannot be upgraded")
+        raise UserError(f"{path}:{line_of_key(text, ('peak',))}: peak: must be a mapping or null, got "
+                        f"{_kind(data['peak'])}; cannot be upgraded")
     return version
 
 
@@ -284,7 +287,7 @@ def _parse_record_line(path: Path, number: int, raw: bytes):
         except json.JSONDecodeError:
             raise
         except (ValueError, RecursionError) as exc:
-            problem = f"(top level): not a valid trial record ({type(exc).__name__}: {str(exc)[:80]})"
+            problem = f"(top level): not a valid trial record ({type(exc).__name__}: {_short(str(exc), 100)})"
         else:
             problem = _not_finite_problem(data)
     if problem is not None:
@@ -327,7 +330,7 @@ def upgrade_shape_problem(record: dict) -> str | None:
     if version < 1:
         return f"schema_version: {version} is not a version benchharness ever wrote"
     if not isinstance(record.get("params"), dict):
-        return f"params: must be a mapping, got {_kind(record.get('params'))}"
+        return "params: " + ("missing" if "params" not in record else f"must be a mapping, got {_kind(record['params'])}")
     kinds = {"epochs": list} | {part: dict for part in UPGRADED_PARTS}
     for key, kind in kinds.items():
         if record.get(key) is not None and not isinstance(record[key], kind):
@@ -457,7 +460,7 @@ class RunDir:
 
         path = self.path / RUN_JSON
         data, text = read_run_json(path)
-        version = _run_info_version(path, data)
+        version = _run_info_version(path, data, text)
         self.stored_schema_version = version
         try:
             upgraded = upgrade_run_info(data)

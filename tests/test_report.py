@@ -266,3 +266,54 @@ def test_throttling_and_a_withheld_utilization_are_named():
             "50% of the time; SM clock down to 900 MHz: this figure holds for this card at this temperature and "
             "power limit") in flags
     assert "utilization not shown: batch 128 (trial t128-0): the samples cover 60 % of the window (under 90%); ..." in flags
+
+
+# -- step 10: the default path, many curves, the embedded data -----------------------------------
+
+
+def test_the_default_report_path_never_lands_inside_a_run_directory(tmp_path, monkeypatch, capsys):
+    from benchharness.cli import main
+
+    run = tmp_path / "results" / "sweep-1"
+    shutil.copytree(GOLDEN / "cpu_run", run)
+    before = sorted(p.relative_to(run) for p in run.rglob("*"))
+    for where, argument in ((run, "."), (run / "samples", "..")):  # `report .` from inside it, or below it
+        monkeypatch.chdir(where)
+        assert main(["report", argument, "--format", "md"]) == 0
+        assert capsys.readouterr().out.strip() == f"report: {tmp_path.resolve() / 'results' / 'reports' / 'sweep-1.md'}"
+    assert sorted(p.relative_to(run) for p in run.rglob("*")) == before  # nothing written inside, hidden or not
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", "results/sweep-1", "--format", "md"]) == 0  # from outside: reports/ here, as before
+    assert capsys.readouterr().out.strip() == "report: reports/sweep-1.md"
+
+
+def test_many_curves_chart_the_first_ones_and_say_so(tmp_path, monkeypatch):
+    import benchharness.report as report
+
+    monkeypatch.setattr(report, "MAX_CURVE_CHARTS", 2)
+    html = render([GOLDEN / "models_run"], tmp_path / "r.html").read_text()  # three curves, one per model
+    assert html.count("This chart draws the first 2 of 3 measured curves") == 3  # time per epoch, throughput, roofline
+    central = html.split("<h2>Time per epoch and utilization</h2>")[1].split("<h2>")[0]
+    assert central.count(" on synthetic</text>") == 2  # one panel title per charted curve
+    assert html.count('<div class="answer ') == 3  # every curve's answer, and every trial, is still there
+    assert html.count("<tr class=\"ok\">") == 9
+    monkeypatch.setattr(report, "MAX_CURVE_CHARTS", 12)
+    assert "This chart draws the first" not in render([GOLDEN / "models_run"], tmp_path / "all.html").read_text()
+
+
+def test_the_embedded_data_is_strict_json(reports):
+    def refuse(constant):
+        raise AssertionError(f"{constant} in the embedded data")
+
+    for name, html in reports.items():
+        data = html.split('<script id="benchharness-data" type="application/json">')[1].split("</script>")[0]
+        assert isinstance(json.loads(data, parse_constant=refuse), list), name
+
+
+@pytest.mark.slow
+def test_the_report_scale_benchmark_runs():
+    script = Path(__file__).parent.parent / "benchmarks" / "report_scale.py"
+    result = subprocess.run([sys.executable, str(script), "--curves", "14", "--batches", "2"], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("rendered 14 curves (28 trials) in ")

@@ -170,3 +170,65 @@ def test_resume_on_another_host_is_refused_unless_allowed(tmp_path, scenario_fil
     again, _ = open_run(loaded, expand(loaded.scenario), tmp_path, run.path, warn=print,
                         options=ResumeOptions(allow_different_host=True))
     assert again.info["peak"] is None and again.info["environment"]["host"] != "elsewhere"  # probed again here
+
+
+# -- step 10: results files validated on read -----------------------------------------------------
+
+
+def test_nan_and_infinities_are_refused_with_file_line_and_key(tmp_path):
+    path = tmp_path / "trials.jsonl"
+    good = record("t1").model_dump(mode="json")
+    marked = json.loads(json.dumps(good)) | {"trial_id": "t2", "throughput_sps": 12345.5}
+    marked["epochs"][1]["seconds"] = 23456.5
+    for raw, key, shown in (("NaN", "throughput_sps", "NaN"), ("1e999", "throughput_sps", "1e999"),
+                            ("-Infinity", "epochs.1.seconds", "-Infinity")):
+        bad = json.dumps(marked).replace("12345.5" if key == "throughput_sps" else "23456.5", raw)
+        path.write_text(json.dumps(good) + "\n" + bad + "\n")
+        with pytest.raises(UserError) as caught:
+            read_trials(path)
+        assert caught.value.lines == [f"{path}:2: {key}: {shown} is not a finite number (NaN and infinities are "
+                                      "refused: they are no measurement); the file is damaged"]
+
+
+def test_every_bad_record_is_one_line_and_many_are_capped(tmp_path):
+    path = tmp_path / "trials.jsonl"
+    lines = [json.dumps(record(f"t{i}").model_dump(mode="json") | {"status": "crashed"}) for i in range(30)]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(UserError) as caught:
+        read_trials(path)
+    assert len(caught.value.lines) == 21 and caught.value.lines[-1] == f"{path}: 10 more problems like these"
+    assert all(line.startswith(f"{path}:{i}: status: ") for i, line in enumerate(caught.value.lines[:20], start=1))
+
+
+def test_a_trial_id_never_becomes_a_path_outside_the_run_directory(tmp_path):
+    run = RunDir.create(tmp_path, "r", RUN_INFO)
+    for unsafe in ("../x", "/etc/passwd", "..", ".hidden", "a/b", "a\nb", "x" * 129):
+        with pytest.raises(UserError, match="trial_id: .* is not a trial id"):
+            run.samples_path(unsafe)
+    assert run.samples_path("0123456789ab") == run.path / "samples" / "0123456789ab.csv"
+    with open(run.trials_path, "a") as f:
+        f.write(json.dumps(record("t1").model_dump(mode="json") | {"trial_id": "../../t1"}) + "\n")
+    with pytest.raises(UserError) as caught:
+        run.read_trials()
+    assert caught.value.lines[0].startswith(f"{run.trials_path}:1: trial_id: '../../t1' is not a trial id")
+
+
+def test_a_torn_last_record_cut_inside_a_character_is_still_a_torn_tail(tmp_path):
+    path = tmp_path / "trials.jsonl"
+    tail = '{"trial_id": "t2", "error": "caf\u00e9'.encode()[:-1]  # the crash split the two bytes of "é"
+    path.write_bytes(record("t1").model_dump_json().encode() + b"\n" + tail)
+    contents = read_trials(path)
+    assert [r["trial_id"] for r in contents.records] == ["t1"] and contents.torn_tail.startswith('{"trial_id": "t2"')
+
+
+def test_run_json_problems_name_their_line(tmp_path):
+    run = RunDir.create(tmp_path, "r", RUN_INFO)
+    info = json.loads((run.path / "run.json").read_text())
+    (run.path / "run.json").write_text(json.dumps(info | {"scenario": info["scenario"] | {"sha256": 5}}, indent=2))
+    line = next(i for i, text in enumerate((run.path / "run.json").read_text().splitlines(), 1) if '"sha256"' in text)
+    with pytest.raises(UserError) as caught:
+        RunDir.open(run.path)
+    assert caught.value.lines[0].startswith(f"{run.path / 'run.json'}:{line}: scenario.sha256: input should be a valid string")
+    (run.path / "run.json").write_bytes(b'{"schema_version": 3, "benchharness": "0.1\xff"}')
+    with pytest.raises(UserError, match=r"run.json:1: benchharness: not UTF-8 text \(byte 0xff"):
+        RunDir.open(run.path)

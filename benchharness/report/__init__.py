@@ -1,7 +1,17 @@
 """The report: one self-contained HTML file (or a Markdown summary) rendered from run directories
 only, so a reviewer renders it on a laptop with no GPU and no TensorFlow.
 
-Jinja2 with autoescape: every string that comes from a scenario or a results file is escaped.
+Jinja2 with autoescape: every string that comes from a scenario or a results file is escaped, and
+the embedded JSON holds no NaN (records are refused on read if they have one, ``store``).
+
+The results files are checked as they are read (``store``): a record or run.json that is not valid
+ends the report with one line per problem (file:line: key), exit 2. A sample file
+(``samples/<trial_id>.csv``: the telemetry time series beside a valid record) that is empty, not a
+CSV or without its columns costs only its timeline: the report says which file and why.
+
+It scales to hundreds of curves: the per-curve charts (time per epoch, throughput, memory, the
+roofline) draw the first ``MAX_CURVE_CHARTS`` curves and say so; every curve's answer and every
+trial are still in the report.
 """
 
 from __future__ import annotations
@@ -10,6 +20,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -19,6 +30,7 @@ from benchharness.errors import UserError
 from benchharness.store import RunDir
 
 MAX_TIMELINES = 12  # more panels make the page slow to read and to render; the table has them all
+MAX_CURVE_CHARTS = 12  # curves drawn in the per-curve charts; each panel, line and label costs render time
 
 
 @dataclass
@@ -112,8 +124,9 @@ def pruning_frames(runs: list[LoadedRun]) -> tuple[pd.DataFrame, pd.DataFrame]:
     return frame.sort_values("sparsity"), pd.DataFrame(layers, columns=["layer", "measured", "target"])
 
 
-def timelines(runs: list[LoadedRun]) -> tuple[list[dict], int]:
-    """Sample series of up to MAX_TIMELINES trials (and how many trials had samples)."""
+def timelines(runs: list[LoadedRun]) -> tuple[list[dict], int, dict[tuple[str, str], str]]:
+    """Sample series of up to MAX_TIMELINES trials, how many trials had samples, and why a sample
+    file read on the way could not be drawn ((run name, trial_id) -> reason)."""
     from benchharness.telemetry.summary import METRICS
 
     found = []
@@ -122,25 +135,48 @@ def timelines(runs: list[LoadedRun]) -> tuple[list[dict], int]:
             path = run.run.samples_path(r["trial_id"])
             if r.get("telemetry") and path.is_file():
                 found.append((run, r, path))
-    items = []
-    for run, r, path in found[:MAX_TIMELINES]:
+    items, problems = [], {}
+    for run, r, path in found:
+        if len(items) == MAX_TIMELINES:
+            break
         column = METRICS[r["telemetry"]["source"]]["util"]
-        frame = pd.read_csv(path)
-        if column not in frame or frame.empty:
+        frame, problem = read_samples(path, column)
+        if problem is not None:
+            problems[(run.name, r["trial_id"])] = f"samples/{path.name}: {problem}"
             continue
-        t0 = frame["t_monotonic"].min()
         title = " ".join(f"{k}={r['params'][k]}" for k in ("batch_size", "sparsity") if k in r["params"])
-        items.append({"samples": frame, "t0": t0, "column": column, "epochs": r["epochs"],
+        items.append({"samples": frame, "t0": frame["t_monotonic"].min(), "column": column, "epochs": r["epochs"],
                       "title": f"{r['trial_id']} {title} ({r['status']})"})
-    return items, len(found)
+    return items, len(found), problems
 
 
-def roofline_points(runs: list[LoadedRun]) -> tuple[list[dict], dict | None]:
+def read_samples(path: Path, column: str) -> tuple[pd.DataFrame | None, str | None]:
+    """A trial's samples with ``t_monotonic`` and ``column`` as numbers (a value that is not one is
+    left out), or None and why not, in words."""
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return None, "empty, so no timeline"
+    except (ValueError, UnicodeDecodeError, OSError) as exc:  # pandas' ParserError is a ValueError
+        return None, f"not a readable CSV ({type(exc).__name__}), so no timeline"
+    missing = [c for c in ("t_monotonic", column) if c not in frame.columns]
+    if missing:
+        return None, f"no {' or '.join(missing)} column, so no timeline"
+    numbers = {c: pd.to_numeric(frame[c], errors="coerce").replace([np.inf, -np.inf], np.nan)
+               for c in ("t_monotonic", column)}
+    frame = frame.assign(**numbers).dropna(subset=["t_monotonic"])
+    if frame.empty or frame[column].isna().all():
+        return None, f"no numeric {column} readings, so no timeline"
+    return frame, None
+
+
+def roofline_points(runs: list[LoadedRun], drawn: set[int] | None = None) -> tuple[list[dict], dict | None]:
     """Trials with a measured cost and throughput, placed at their training-step arithmetic
     intensity (``cost.step_arithmetic_intensity``, at the trial's batch size), and the first run's
     probed ceilings. Where the stored figure is null it is computed from the record's cost and
     params; a record without the weight/activation split (written before it was counted) cannot be
-    placed: it is kept with ``intensity`` None, and the chart says how many there were."""
+    placed: it is kept with ``intensity`` None, and the chart says how many there were. ``drawn``:
+    the ``id()`` of the records of the curves the charts draw (None: every record)."""
     from benchharness.cost import step_intensity_of
 
     peak = next((run.info["peak"] for run in runs if run.info.get("peak")), None)
@@ -148,7 +184,7 @@ def roofline_points(runs: list[LoadedRun]) -> tuple[list[dict], dict | None]:
     for run in runs:
         for r in run.records:
             cost = r.get("cost") or {}
-            if not cost.get("achieved_flops_per_s"):
+            if not cost.get("achieved_flops_per_s") or (drawn is not None and id(r) not in drawn):
                 continue
             intensity = cost.get("step_arithmetic_intensity") or step_intensity_of(cost, r["params"])
             points.append({"intensity": intensity or None, "achieved": cost["achieved_flops_per_s"],
@@ -162,35 +198,43 @@ def _environment(runs: list[LoadedRun]) -> list[dict]:
 
 
 def build_context(runs: list[LoadedRun], tolerance: float, charts: bool) -> dict:
-    from benchharness.report import charts as chart
-
     recs = curves(runs, tolerance)
     rows = trial_rows(runs)
     found = sources(runs)
+    title = ", ".join(str(run.info.get("scenario", {}).get("resolved", {}).get("name", run.name)) for run in runs)
     context = {"version": __version__, "runs": _environment(runs), "recommendations": recs, "rows": rows,
                "keys": varying_params(rows), "banner": source_banner(found), "tolerance": tolerance,
-               "sources": sorted(found), "title": ", ".join(run.info.get("scenario", {}).get("resolved", {}).get("name", run.name)
-                                                             for run in runs)}
+               "sources": sorted(found), "title": title}
     if charts:
-        batch_curves = [r for r in recs if len([p for p in r.points if p.throughput]) >= 1]
-        pruning, layers = pruning_frames(runs)
-        items, total = timelines(runs)
-        util_label = next((r.util_metric for r in recs if r.util_metric), "utilization %")
-        context["charts"] = {
-            "central": chart.epoch_time_vs_utilization(batch_curves) if batch_curves else None,
-            "throughput": chart.throughput_vs_batch(batch_curves) if batch_curves else None,
-            "memory": chart.memory_vs_batch(batch_curves),
-            "timelines": chart.utilization_timelines(items, util_label),
-            "pruning": chart.pruning_tradeoff(pruning),
-            "layers": chart.per_layer_sparsity(layers),
-        }
-        points, peak = roofline_points(runs)
-        context["peak"] = peak
-        context["charts"]["roofline"] = (chart.roofline(points, peak["peak_flops_per_s"], peak["memory_bandwidth_bytes_per_s"])
-                                         if peak else None)
-        context["timeline_count"], context["timeline_total"] = len(items), total
-        context["pruning_table"] = pruning.to_dict("records")
+        context |= _charts(runs, recs)
+        for row in rows:
+            row["samples_problem"] = context["sample_problems"].get((row["run"], row["trial_id"]))
     return context
+
+
+def _charts(runs: list[LoadedRun], recs: list) -> dict:
+    """The charts (inline SVG) and what they leave out: the per-curve charts draw the first
+    ``MAX_CURVE_CHARTS`` curves with a measurement, the timelines the first ``MAX_TIMELINES`` trials."""
+    from benchharness.report import charts as chart
+
+    measured = [r for r in recs if any(p.throughput for p in r.points)]
+    batch_curves = measured[:MAX_CURVE_CHARTS]
+    pruning, layers = pruning_frames(runs)
+    items, total, sample_problems = timelines(runs)
+    util_label = next((r.util_metric for r in recs if r.util_metric), "utilization %")
+    drawn = {id(record) for rec in batch_curves for p in rec.points for record in p.records}
+    points, peak = roofline_points(runs, drawn if len(measured) > len(batch_curves) else None)
+    return {"charts": {
+        "central": chart.epoch_time_vs_utilization(batch_curves) if batch_curves else None,
+        "throughput": chart.throughput_vs_batch(batch_curves) if batch_curves else None,
+        "memory": chart.memory_vs_batch(batch_curves),
+        "timelines": chart.utilization_timelines(items, util_label),
+        "pruning": chart.pruning_tradeoff(pruning),
+        "layers": chart.per_layer_sparsity(layers),
+        "roofline": chart.roofline(points, peak["peak_flops_per_s"], peak["memory_bandwidth_bytes_per_s"])
+        if peak else None,
+    }, "peak": peak, "timeline_count": len(items), "timeline_total": total, "pruning_table": pruning.to_dict("records"),
+        "curves_charted": len(batch_curves), "curves_measured": len(measured), "sample_problems": sample_problems}
 
 
 def answers(paths: list[Path], tolerance: float = 0.05) -> list[dict]:
@@ -210,7 +254,8 @@ def _environment_jinja() -> Environment:
     env.filters["num"] = lambda v, spec=",.0f": "–" if v is None else format(v, spec)
     env.filters["pct"] = lambda v: "–" if v is None else f"{v:.0f} %"
     env.filters["ci"] = lambda v: "–" if not v else f"{v[0]:,.0f}–{v[1]:,.0f}"
-    env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=2, default=str)
+    env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=2, default=str, allow_nan=False)
+    env.policies["json.dumps_kwargs"] = {"sort_keys": True, "allow_nan": False}  # the embedded data stays JSON
     return env
 
 
