@@ -344,7 +344,8 @@ def upgrade_shape_problem(record: dict) -> str | None:
     telemetry = record.get("telemetry")
     if telemetry is not None and not isinstance(telemetry.get("source"), str):
         return f"telemetry.source: must be text, got {_kind(telemetry.get('source'))}"
-    if telemetry is not None and not all(isinstance(row, dict) for row in telemetry.get("per_epoch") or []):
+    per_epoch = (telemetry or {}).get("per_epoch") or []
+    if not isinstance(per_epoch, list) or not all(isinstance(row, dict) for row in per_epoch):
         return "telemetry.per_epoch: must be a list of mappings"
     return None
 
@@ -354,7 +355,7 @@ def usable_problem(record: dict) -> str | None:
     use, or None: a ``trial_id`` that is no plain file name (``samples/<id>.csv`` and
     ``logs/<id>.log`` are found by it: a ``../`` must not leave the run directory), a parameter
     that is not a single value (the curves are grouped by them), or a batch size that is not a
-    positive integer."""
+    positive integer, a negative time or throughput, an interval whose ends are swapped."""
     trial_id = record["trial_id"]
     if not SAFE_TRIAL_ID.fullmatch(trial_id):
         return (f"trial_id: {_short(trial_id)} is not a trial id (letters, digits, '_', '-' and '.', not first; at "
@@ -370,6 +371,12 @@ def usable_problem(record: dict) -> str | None:
     for key in ("model", "dataset"):
         if key in params and not isinstance(params[key], str):
             return f"params.{key}: must be text, got {_kind(params[key])}"
+    for key in ("throughput_sps", "epoch_time_s", "first_epoch_s"):  # a negative figure is no measurement
+        if record.get(key) is not None and record[key] < 0:
+            return f"{key}: must not be negative, got {record[key]!r}"
+    interval = record.get("throughput_ci_sps")
+    if interval is not None and interval[0] > interval[1]:
+        return f"throughput_ci_sps: its low end {interval[0]!r} is above its high end {interval[1]!r}"
     return None
 
 

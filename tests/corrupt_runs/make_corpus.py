@@ -96,6 +96,9 @@ CASES = {
         r, lambda x: set_in(x, "params.batch_size", [64])), ["{run}/trials.jsonl:2: params.batch_size: "], 2),
     "param_is_a_mapping": ("params.model given as a mapping", lambda r: change_record(
         r, lambda x: set_in(x, "params.model", {"name": "tutorial_cnn"})), ["{run}/trials.jsonl:2: params.model: "], 2),
+    "negative_throughput": ("throughput_sps negative", lambda r: change_record(
+        r, lambda x: set_in(x, "throughput_sps", -6837.8)), ["{run}/trials.jsonl:2: throughput_sps: must not be negative"],
+        2),
     "unknown_telemetry_source": ("telemetry.source 'tpu'", lambda r: change_record(
         r, lambda x: set_in(x, "telemetry.source", "tpu")), ["{run}/trials.jsonl:2: telemetry.source: "], 2),
     "nan_throughput": ("throughput_sps NaN (Python's json reads it)", lambda r: change_record(
