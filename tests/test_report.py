@@ -317,3 +317,21 @@ def test_the_report_scale_benchmark_runs():
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith("rendered 14 curves (28 trials) in ")
+
+
+def test_markdown_cells_hold_pipes_and_line_breaks(tmp_path):
+    run = tmp_path / "pipes"
+    shutil.copytree(GOLDEN / "cpu_run", run)
+    lines = [json.loads(line) for line in (run / "trials.jsonl").read_text().splitlines()]
+    lines[0]["params"]["batch_size"] = 16
+    lines[0] |= {"status": "failed", "error": "Traceback:\n  a | b\n[/batch, 28, 28]"}
+    for record in lines:
+        record["params"]["model"] = "my|model\nv2"
+    lines[-1]["params"]["model"] = "plain"  # the model varies: it gets a column
+    (run / "trials.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    md = render([run], tmp_path / "r.md", "md").read_text()
+    rows = [line for line in md.splitlines() if line.startswith("| `")]
+    header = next(line for line in md.splitlines() if line.startswith("| trial |"))
+    assert len(rows) == 5 and all(row.replace("\\|", "").count("|") == header.count("|") for row in rows)
+    assert "Traceback: a \\| b [/batch, 28, 28]" in md and "| my\\|model v2 |" in md
+    assert "**my|model v2 on synthetic: " in md

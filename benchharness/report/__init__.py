@@ -255,6 +255,9 @@ def _environment_jinja() -> Environment:
     env.filters["pct"] = lambda v: "–" if v is None else f"{v:.0f} %"
     env.filters["ci"] = lambda v: "–" if not v else f"{v[0]:,.0f}–{v[1]:,.0f}"
     env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=2, default=str, allow_nan=False)
+    # Markdown: a "|" or a line break in a model name or an error must not end a table cell or a row.
+    env.filters["md_line"] = lambda v: " ".join(str(v).split())
+    env.filters["md_cell"] = lambda v: " ".join(str(v).split()).replace("|", "\\|")
     env.policies["json.dumps_kwargs"] = {"sort_keys": True, "allow_nan": False}  # the embedded data stays JSON
     return env
 
