@@ -255,6 +255,8 @@ def cmd_report(args) -> int:
     if args.format == "json":
         return _report_json(args)
     output = args.output or default_report_path(args.run_dirs[0], args.format, args.run_dirs[1:])
+    say(err, f"rendering the {args.format} report of {len(args.run_dirs)} run director"
+             f"{'y' if len(args.run_dirs) == 1 else 'ies'}...")
     say(out, f"report: {render(args.run_dirs, output, args.format, args.tolerance)}")
     return EXIT_OK
 

@@ -165,3 +165,19 @@ def test_the_soak_benchmark_runs_small(tmp_path):
                              "--max-delay-s", "5"], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "verdict: every trial recorded exactly once, no worker left" in result.stdout
+
+
+def test_sigterm_while_the_report_renders_exits_130_and_leaves_no_half_report(tmp_path):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from report_scale import build_run
+
+    run_dir, output = build_run(tmp_path, 200, 3), tmp_path / "r.html"
+    proc = subprocess.Popen([sys.executable, "-m", "benchharness", "report", str(run_dir), "-o", str(output)],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr.readline().startswith("rendering the html report of 1 run directory")
+    time.sleep(0.5)  # inside render: loading the records, drawing the charts
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Interrupted." in stderr and "Traceback" not in stderr
+    assert not output.exists() and not list(tmp_path.glob(".r.html.*"))  # no half-written report

@@ -26,6 +26,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from benchharness import __version__
 from benchharness.analyze import MEMORY_LABELS, curve_groups, recommend
+from benchharness.atomic import write_text_atomically
 from benchharness.errors import UserError
 from benchharness.store import RunDir
 
@@ -275,7 +276,7 @@ def render(paths: list[Path], out: Path, fmt: str = "html", tolerance: float = 0
     text = template.render(**context)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
+        write_text_atomically(out, text)  # an interrupted render leaves the old report or none, never half
     except OSError as exc:
         raise UserError(f"{out}: cannot write the report ({exc.strerror})") from None
     return out
