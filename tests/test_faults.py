@@ -83,22 +83,30 @@ def run_dir_of(out):
 
 
 def test_two_resumes_at_once_one_is_refused_and_every_trial_is_recorded_once(tmp_path):
-    from helpers.cli import cli, records
+    from helpers.cli import records
 
     scenario, out, tag = tiny_scenario(tmp_path), tmp_path / "out", f"{tmp_path}-two"
-    first = subprocess.Popen([sys.executable, "-m", "benchharness", "run", str(scenario), "--out", str(out), "--no-report"],
-                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=tagged_env(tag))
+    first = harness(["run", str(scenario), "--out", str(out)], tag)
     deadline = time.monotonic() + 120
-    while not (out.exists() and any(out.iterdir()) and (run_dir_of(out) / "run.lock").exists()):
-        assert time.monotonic() < deadline
+    while not (out.exists() and any(out.iterdir()) and records(run_dir_of(out))):
+        assert time.monotonic() < deadline and first.poll() is None
         time.sleep(0.1)
-    second = cli("run", scenario, "--resume", run_dir_of(out), "--no-report")  # while the first one runs
-    assert first.wait(timeout=300) == 0, first.stderr.read()
-    assert second.returncode == 2
-    assert second.stderr.strip().startswith(f"{run_dir_of(out)}: run.lock: this run directory is being written by "
-                                            f"benchharness pid {first.pid} on ")
-    ids = [r["trial_id"] for r in records(run_dir_of(out))]
+    first.kill()  # a preempted job: one trial recorded, the rest to resume
+    first.wait()
+    run_dir = run_dir_of(out)
+    resumes = [harness(["run", str(scenario), "--resume", str(run_dir)], tag) for _ in range(2)]
+    codes = sorted(proc.wait(timeout=300) for proc in resumes)
+    refused = next(proc for proc in resumes if proc.returncode == 2)
+    assert codes == [0, 2], [proc.stderr.read() for proc in resumes]
+    assert refused.stderr.read().strip().startswith(f"{run_dir}: run.lock: this run directory is being written by "
+                                                    "benchharness pid ")
+    ids = [r["trial_id"] for r in records(run_dir)]
     assert len(ids) == 3 and len(set(ids)) == 3
+
+
+def harness(args: list[str], tag: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "benchharness", *args, "--no-report"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=tagged_env(tag))
 
 
 def test_a_full_disk_loses_no_trial_and_resume_completes(tmp_path, in_process, monkeypatch, capsys):
