@@ -38,6 +38,16 @@ def ratio_interval(a: list[float], b: list[float], resamples: int = 2000, seed: 
     return float(lo), float(hi)
 
 
+def median_interval(values: list[float], resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Bootstrap 95 % interval of the median of ``values`` (paired ratios, for one)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    medians = np.median(rng.choice(np.asarray(values, dtype=float), (resamples, len(values))), axis=1)
+    lo, hi = np.percentile(medians, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
 def compare(a: list[float], b: list[float], round_ratios: list[float] | None = None, digits: int = 4) -> dict:
     """``a`` against ``b``: each side described, the ratio of medians, its bootstrap interval and the
     per-round ratios (JSON-ready, rounded: this goes into pytest-benchmark's ``extra_info``)."""

@@ -8,19 +8,22 @@
    reading every process's ``/proc/<pid>/stat``, so that listing costs more on a busier host.
 
 2. ``test_sampling_on_vs_off``: steady epoch time of a ``tutorial_cnn`` training through the worker's
-   own path (``overhead.py``'s: the harness's ``tf.data`` pipeline, epoch timer and summary recorder)
-   with a real sampler thread polling every 100 ms against no sampler at all (what
-   ``runtime.sample_interval_ms: 0`` gives). The sampler is switched per epoch inside one ``fit``
-   (ABAB; odd rounds start with the other side, so neither side always gets the first steady
-   epoch), and it is started before and stopped inside the epoch it samples, so its start and stop
-   count against sampling. ``extra_info`` holds the ratio of medians (sampling on / off), its
+   own path (``switched_fit.py``, as ``overhead.py`` runs it: the harness's ``tf.data`` pipeline,
+   epoch timer and summary recorder) with a real sampler thread polling every 100 ms against no
+   sampler at all (what ``runtime.sample_interval_ms: 0`` gives). The sampler is switched per epoch
+   inside one ``fit`` (ABAB; odd rounds start with the other side, so neither side always gets the
+   first steady epoch), started before and stopped inside the epoch it samples, so its start and
+   stop count against sampling. ``extra_info`` holds the ratio of medians (sampling on / off), its
    bootstrap 95 % interval, each side's quartiles and count, the per-round ratios, the ratio of
-   each sampled epoch to its unsampled neighbours, and the reads per sampled epoch.
+   each sampled epoch to its unsampled neighbours (drift between epochs cancels) with its bootstrap
+   interval, and the reads per second. Two setups:
 
-   Conservative on purpose: the training runs in this process and the sampler thread samples this
-   process, so beside the CPU it takes (which a real run pays too: its sampler runs in the parent
-   process, beside the worker, on the same cores) it also competes with Keras' training loop for
-   this process's GIL, which a real run's sampler never does. A real run costs at most this.
+   - ``in-process``, the conservative one: the training runs in this process and the sampler
+     thread samples this process, so beside the CPU it takes it also competes with Keras' training
+     loop for the GIL, which a real run's sampler never does;
+   - ``child-process``, as a real run: the training runs in a spawned child (a fresh interpreter,
+     like a trial's worker) and the sampler in this process samples the child's tree, so the two
+     share only the CPU cores, as a run's parent and worker do.
 """
 
 from __future__ import annotations
@@ -36,14 +39,11 @@ import psutil
 import pytest
 
 import overhead
-from sidebyside import compare, describe, spread_text
+import switched_fit
+from sidebyside import compare, describe, median_interval, spread_text
 
 from benchharness.telemetry.cpu import CpuSampler
 from benchharness.telemetry.fake_nvml import FakeNvmlSampler, load_profile
-from benchharness.worker.data import make_dataset
-from benchharness.worker.model import build_model, compile_model
-from benchharness.worker.summaries import make_summary_recorder
-from benchharness.worker.timing import make_epoch_timer
 
 SAMPLERS = {
     "fake-nvml": lambda interval_s: FakeNvmlSampler(load_profile(None), interval_s),
@@ -52,7 +52,7 @@ SAMPLERS = {
 TARGET = 1.01
 GRID_S = 0.1  # the default sample_interval_ms, 100
 
-ON_OFF_FULL = {"batch_size": 128, "samples": 8192, "epochs": 21, "rounds": 10, "interval_ms": 100}
+ON_OFF_FULL = {"batch_size": 128, "samples": 4096, "epochs": 41, "rounds": 8, "interval_ms": 100}
 ON_OFF_TINY = {"batch_size": 128, "samples": 512, "epochs": 3, "rounds": 2, "interval_ms": 100}
 
 
@@ -108,39 +108,6 @@ def test_sampler_read_cost(benchmark, name, child_tree, headline):
 # -- 2. steady epochs, sampling on and off ---------------------------------------------------------
 
 
-class _Events:
-    def emit(self, *args, **kwargs):
-        pass
-
-
-def sampled_fit(setup: overhead.Setup, sampler, epochs: int, first_on: bool) -> list[dict]:
-    """One ``fit`` through the worker's path; from the second epoch on, the sampler samples every
-    other epoch (the first steady epoch when ``first_on``). Its steady epochs: seconds, sampled or not,
-    and the rows the sampler took."""
-    tf, keras, x, y, params = setup
-    model = build_model(keras, params)
-    compile_model(keras, model, params, {})
-    batches = make_dataset(tf, x, y, params["batch_size"], params["seed"])
-    timer = make_epoch_timer(keras, _Events(), lambda steps: len(x))
-    epochs_seen: list[dict] = []
-
-    class Switch(keras.callbacks.Callback):
-        """Before the timer in the callback list: its start and stop fall inside the sampled epoch."""
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.on = epoch >= 1 and ((epoch - 1) % 2 == 0) == first_on
-            if self.on:
-                sampler.start(os.getpid(), params)
-
-        def on_epoch_end(self, epoch, logs=None):
-            rows = len(sampler.stop().rows) if self.on else 0
-            epochs_seen.append({"on": self.on, "rows": rows})
-
-    model.fit(batches.dataset, epochs=epochs, steps_per_epoch=batches.steps_per_epoch, verbose=0,
-              callbacks=[Switch(), timer, make_summary_recorder(keras, pruning=False)])
-    return [seen | {"seconds": e["seconds"]} for seen, e in zip(epochs_seen, timer.epochs)][1:]
-
-
 def neighbour_ratios(fit: list[dict]) -> list[float]:
     """Each sampled epoch over the mean of its unsampled neighbours in the same fit."""
     out = []
@@ -161,7 +128,8 @@ def summarize(fits: list[list[dict]], interval_ms: int) -> dict:
     paired = [r for fit in fits for r in neighbour_ratios(fit)]
     rows = [e["rows"] for fit in fits for e in fit if e["on"]]
     return {"sampling_on": result.pop("a"), "sampling_off": result.pop("b"), **result,
-            "neighbour_ratio": {k: round(v, 4) for k, v in describe(paired).items()} if paired else None,
+            "neighbour_ratio": ({k: round(v, 4) for k, v in describe(paired).items()}
+                                | {"ci95": [round(v, 4) for v in median_interval(paired)]}) if paired else None,
             "reads_per_sampled_epoch": {k: round(v, 2) for k, v in describe(rows).items()},
             "reads_per_s": round(sum(rows) / sum(on), 2),
             "interval_ms": interval_ms, "target": f"ratio <= {TARGET}", "meets_target": result["ratio"] <= TARGET}
@@ -169,8 +137,9 @@ def summarize(fits: list[list[dict]], interval_ms: int) -> dict:
 
 def headline_of(source: str, summary: dict) -> str:
     paired = summary["neighbour_ratio"]
-    paired_text = (f"; each sampled epoch over its neighbours: median {paired['median']:.4f}, IQR "
-                   f"{paired['q1']:.4f}-{paired['q3']:.4f}, n={paired['n']}") if paired else ""
+    paired_text = (f"; each sampled epoch over its unsampled neighbours: median {paired['median']:.4f} "
+                   f"(95% CI {paired['ci95'][0]:.4f}-{paired['ci95'][1]:.4f}, IQR {paired['q1']:.4f}-{paired['q3']:.4f}, "
+                   f"n={paired['n']})") if paired else ""
     return (f"{source} every {summary['interval_ms']} ms: on {spread_text(summary['sampling_on'])} vs off "
             f"{spread_text(summary['sampling_off'])} -> ratio {summary['ratio']:.4f} "
             f"(95% CI {summary['ratio_ci95'][0]:.4f}-{summary['ratio_ci95'][1]:.4f}; per-round "
@@ -178,15 +147,25 @@ def headline_of(source: str, summary: dict) -> str:
             f"{summary['reads_per_s']:.1f} reads/s) (target <= {TARGET})")
 
 
+@pytest.mark.parametrize("where", ["in-process", "child-process"])
 @pytest.mark.parametrize("name", list(SAMPLERS))
-def test_sampling_on_vs_off(benchmark, name, sized, headline):
+def test_sampling_on_vs_off(benchmark, name, where, sized, headline):
     size = sized(ON_OFF_FULL, ON_OFF_TINY)
-    setup = overhead.prepare(size["batch_size"], size["samples"])
     sampler = SAMPLERS[name](size["interval_ms"] / 1000.0)
     fits: list[list[dict]] = []
-    benchmark.group = "sampling on vs off: steady epochs"
-    benchmark.pedantic(lambda: fits.append(sampled_fit(setup, sampler, size["epochs"], first_on=len(fits) % 2 == 0)),
-                       rounds=size["rounds"], iterations=1, warmup_rounds=0)
+    if where == "in-process":
+        setup = overhead.prepare(size["batch_size"], size["samples"])
+        child = None
+        fit = lambda: switched_fit.in_process_fit(setup, sampler, size["epochs"], first_on=len(fits) % 2 == 0)  # noqa: E731
+    else:
+        child = switched_fit.Child(size["batch_size"], size["samples"])
+        fit = lambda: child.fit(sampler, size["epochs"], first_on=len(fits) % 2 == 0)  # noqa: E731
+    try:
+        benchmark.group = "sampling on vs off: steady epochs"
+        benchmark.pedantic(lambda: fits.append(fit()), rounds=size["rounds"], iterations=1, warmup_rounds=0)
+    finally:
+        if child is not None:
+            child.close()
     summary = summarize(fits, size["interval_ms"])
-    benchmark.extra_info.update(size | {"source": sampler.source, "in_process": True} | summary)
-    headline(headline_of(sampler.source, summary))
+    benchmark.extra_info.update(size | {"source": sampler.source, "training": where} | summary)
+    headline(headline_of(f"{sampler.source}, {where}", summary))

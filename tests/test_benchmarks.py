@@ -30,11 +30,9 @@ EXPECTED = {
     "test_busy_answer_two_runs_under_burst_load": {"runs", "verdict", "meets_target"},
     "test_sampler_read_cost[fake-nvml]": {"source", "rows_per_read", "host_processes"},
     "test_sampler_read_cost[cpu]": {"source", "rows_per_read", "host_processes"},
-    "test_sampling_on_vs_off[fake-nvml]": {"ratio", "ratio_ci95", "sampling_on", "sampling_off", "neighbour_ratio",
-                                           "reads_per_s", "meets_target"},
-    "test_sampling_on_vs_off[cpu]": {"ratio", "ratio_ci95", "sampling_on", "sampling_off", "neighbour_ratio",
-                                     "reads_per_s", "meets_target"},
-}
+} | {f"test_sampling_on_vs_off[{source}-{where}]": {"ratio", "ratio_ci95", "sampling_on", "sampling_off",
+                                                    "neighbour_ratio", "reads_per_s", "training", "meets_target"}
+      for source in ("fake-nvml", "cpu") for where in ("in-process", "child-process")}
 
 
 def run(*args: str, timeout: int = 300) -> str:
@@ -57,8 +55,10 @@ def test_pytest_benchmarks_run_tiny_and_save_their_figures(tmp_path):
         read = benchmarks[f"test_sampler_read_cost[{source}]"]
         assert read["extra_info"]["source"] == source and read["extra_info"]["rows_per_read"] >= 1
         assert 0 < read["stats"]["mean"] < 0.1  # seconds per read
-        on_off = benchmarks[f"test_sampling_on_vs_off[{source}]"]["extra_info"]
-        assert on_off["sampling_on"]["n"] >= 1 and on_off["sampling_off"]["n"] >= 1 and on_off["reads_per_s"] > 0
+        for where in ("in-process", "child-process"):
+            on_off = benchmarks[f"test_sampling_on_vs_off[{source}-{where}]"]["extra_info"]
+            assert on_off["source"] == source and on_off["training"] == where
+            assert on_off["sampling_on"]["n"] >= 1 and on_off["sampling_off"]["n"] >= 1 and on_off["reads_per_s"] > 0
 
 
 def test_overhead_script_runs():
