@@ -240,8 +240,8 @@ def telemetry_flags(name: str, telemetry: dict) -> list[str]:
     """A throttled GPU, and device figures withheld because their samples could not support them."""
     flags = []
     throttle = telemetry.get("throttle") or {}
-    if throttle.get("thermal") or throttle.get("power"):
-        kinds = " and ".join(k for k in ("thermal", "power") if throttle.get(k))
+    if throttle.get("thermal") or throttle.get("power") or throttle.get("hardware"):
+        kinds = " and ".join(k for k in ("thermal", "power", "hardware") if throttle.get(k))
         share = throttle.get("throttled_share")
         flags.append(f"throttled: {name}: {kinds} clock limits ({', '.join(throttle['reasons'])}) in steady windows "
                      f"{throttle['throttled_epochs']}"

@@ -29,6 +29,14 @@ def fsync_directory(path: Path) -> None:
         os.close(fd)
 
 
+def _chmod_as_created(fd: int) -> None:
+    """mkstemp makes the file 0600; a file written in place would get 0666 less the umask, and
+    others (a shared results folder, a CI artifact server) must read it the same."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
+
+
 def write_text_atomically(path: Path, text: str) -> None:
     """Replace ``path`` whole or not at all: a unique temporary file beside it, written, fsynced,
     renamed over it, and the directory fsynced. A process killed mid-write leaves the old file (or
@@ -37,6 +45,7 @@ def write_text_atomically(path: Path, text: str) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        _chmod_as_created(fd)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
             f.flush()

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import shlex
 import signal
+import sys
 import traceback
 from pathlib import Path
 
@@ -21,6 +23,13 @@ from benchharness.errors import UserError
 
 EXIT_OK, EXIT_TRIAL_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+# A location we cannot write: the user's to fix (exit 2), not a bug.
+UNUSABLE_OUTPUT = DISK_FULL | {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def unusable_output_line(exc: OSError) -> str:
+    advice = "free some space" if exc.errno in DISK_FULL else "choose a location you can write"
+    return f"{exc.filename or 'output'}: {exc.strerror}; {advice}"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -121,10 +130,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         say(err, "\nInterrupted.")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader of our output went away (`| head`): nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_INTERRUPTED
     except OSError as exc:
-        if exc.errno not in DISK_FULL:
+        if exc.errno not in UNUSABLE_OUTPUT:
             return _internal_error(args, exc)
-        say(err, f"{exc.filename or 'output'}: {exc.strerror}; free some space and run again")
+        say(err, unusable_output_line(exc))
         return EXIT_USAGE
     except Exception as exc:  # a bug: one line here, the whole story in the crash log
         return _internal_error(args, exc)
@@ -191,6 +203,9 @@ def cmd_run(args) -> int:
     from benchharness.execute import ResumeOptions, open_run, run_sweep
     from benchharness.progress import SweepProgress
 
+    if (args.retry_failed or args.allow_different_host) and args.resume is None:
+        flag = "--retry-failed" if args.retry_failed else "--allow-different-host"
+        raise UserError(f"benchharness: {flag} applies to --resume RUN_DIR only (see --help)")
     warn = lambda line: say(err, f"warning: {line}")  # noqa: E731
     options = ResumeOptions(args.allow_different_host, args.retry_failed)
     run, todo = open_run(loaded, trials, args.out, args.resume, warn, options)
@@ -204,10 +219,10 @@ def cmd_run(args) -> int:
     except KeyboardInterrupt:
         return _stopped(run, trials, resume_cmd, "Interrupted", EXIT_INTERRUPTED)
     except OSError as exc:
-        if exc.errno not in DISK_FULL:
+        if exc.errno not in UNUSABLE_OUTPUT:
             raise
-        say(err, f"{exc.filename or run.path}: {exc.strerror}")
-        return _stopped(run, trials, resume_cmd, "Stopped: free some space, then resume", EXIT_USAGE)
+        say(err, unusable_output_line(exc))
+        return _stopped(run, trials, resume_cmd, "Stopped: fix that, then resume", EXIT_USAGE)
     print_summary(records, trials)
     print_answers(records)
     report_path = None if args.no_report else _report_after_run(run.path)
@@ -255,9 +270,12 @@ def cmd_report(args) -> int:
     if args.format == "json":
         return _report_json(args)
     output = args.output or default_report_path(args.run_dirs[0], args.format, args.run_dirs[1:])
-    say(err, f"rendering the {args.format} report of {len(args.run_dirs)} run director"
-             f"{'y' if len(args.run_dirs) == 1 else 'ies'}...")
-    say(out, f"report: {render(args.run_dirs, output, args.format, args.tolerance)}")
+    def loaded(runs) -> None:  # after the input is known good: a bad results file stays one line
+        trials = sum(len(run.records) for run in runs)
+        say(err, f"rendering the {args.format} report of {trials} trial(s) in {len(runs)} run director"
+                 f"{'y' if len(runs) == 1 else 'ies'}...")
+
+    say(out, f"report: {render(args.run_dirs, output, args.format, args.tolerance, on_loaded=loaded)}")
     return EXIT_OK
 
 

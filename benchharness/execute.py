@@ -200,6 +200,7 @@ def open_run(loaded, trials: list[Trial], out_dir: Path, resume_dir: Path | None
             raise UserError(f"{out_dir}: cannot create a run directory there ({exc.strerror})") from None
     run = RunDir.open(resume_dir)
     run.lock()
+    run.reload_info()  # what the previous writer left, read now that it has finished
     _check_resumable(run, loaded)
     _check_same_host(run, capture_host(), options.allow_different_host)
     contents = run.read_trials()
@@ -208,7 +209,8 @@ def open_run(loaded, trials: list[Trial], out_dir: Path, resume_dir: Path | None
         warn(f"{run.trials_path}: last record was cut off mid-write; moved to {side.name}, that trial runs again")
     again = ("failed", "timeout") if options.retry_failed else ()
     done = {r["trial_id"] for r in contents.records if r["status"] not in again}
-    run.update_info(planned_trials=planned)
+    # Not complete again until this sweep ends by itself (a retry may be interrupted).
+    run.update_info(planned_trials=planned, complete=False, finished_utc=None)
     return run, [t for t in trials if t.trial_id not in done]
 
 

@@ -100,8 +100,10 @@ class Throttle(Part):
     reasons: list[str] = Field(description="every reason seen, NVML's names in snake case (e.g. sw_power_cap)")
     thermal: bool = Field(description="a thermal slowdown (software or hardware) was seen")
     power: bool = Field(description="a power cap or power-brake slowdown was seen")
-    throttled_share: float | None = Field(description="share of the covered steady time with thermal or power reasons")
-    throttled_epochs: list[int] = Field(description="steady epochs (windows) in which thermal or power reasons were seen")
+    hardware: bool = Field(description="a hardware slowdown (clocks halved or more: heat, power brake or draw) was seen")
+    throttled_share: float | None = Field(description="share of the covered steady time (all the trial's GPUs) with "
+                                                      "thermal, power or hardware-slowdown reasons")
+    throttled_epochs: list[int] = Field(description="steady epochs (windows) in which such reasons were seen")
     sm_clock_mean_mhz: float | None
     sm_clock_min_mhz: float | None
     temp_max_c: float | None

@@ -476,6 +476,10 @@ class RunDir:
                             f"{_short(str(exc))}); the file is damaged") from None
         return validated(RunInfo, upgraded, str(path), lambda loc: line_of_key(text, loc))
 
+    def reload_info(self) -> None:
+        """Read run.json again (after taking the lock: another writer may have changed it since)."""
+        self._info = self._read_info()
+
     def update_info(self, **fields) -> None:
         """The one writer of run.json: merge ``fields``, validate the whole, replace the file atomically."""
         from benchharness.record import RunInfo

@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -48,6 +49,10 @@ def workers_alive(tag: str) -> int:
 
 
 def harness(scenario: Path, out: Path, tag: str) -> subprocess.Popen:
+    # A harness killed between creating its run directory and writing run.json leaves an empty one:
+    # nothing to resume there (and nothing recorded), so it goes.
+    for empty in (d for d in (out.iterdir() if out.exists() else []) if not (d / "run.json").exists()):
+        shutil.rmtree(empty)
     run_dirs = list(out.iterdir()) if out.exists() else []
     resume = ["--resume", str(run_dirs[0])] if run_dirs else ["--out", str(out)]
     return subprocess.Popen([sys.executable, "-m", "benchharness", "run", str(scenario), *resume, "--no-report"],

@@ -4,6 +4,7 @@ running."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -138,7 +139,8 @@ def test_a_full_disk_loses_no_trial_and_resume_completes(tmp_path, in_process, m
     run_dir = run_dir_of(out)
     assert "samples could not be written (No space left on device); the trial's record is kept" in stderr
     assert f"{run_dir / 'trials.jsonl'}: No space left on device" in stderr
-    assert "Stopped: free some space, then resume: 1 of 3 trial(s) recorded" in stderr
+    assert "No space left on device; free some space" in stderr
+    assert "Stopped: fix that, then resume: 1 of 3 trial(s) recorded" in stderr
     assert f"Resume with: benchharness run {scenario} --resume {run_dir}" in stderr
     assert len(records(run_dir)) == 1
     info = json.loads((run_dir / "run.json").read_text())
@@ -182,10 +184,25 @@ def test_sigterm_while_the_report_renders_exits_130_and_leaves_no_half_report(tm
     run_dir, output = build_run(tmp_path, 200, 3), tmp_path / "r.html"
     proc = subprocess.Popen([sys.executable, "-m", "benchharness", "report", str(run_dir), "-o", str(output)],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stderr.readline().startswith("rendering the html report of 1 run directory")
+    assert proc.stderr.readline().startswith("rendering the html report of 600 trial(s) in 1 run directory")
     time.sleep(0.5)  # inside render: loading the records, drawing the charts
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert "Interrupted." in stderr and "Traceback" not in stderr
     assert not output.exists() and not list(tmp_path.glob(".r.html.*"))  # no half-written report
+
+
+def test_a_closed_pipe_is_not_an_internal_error(tmp_path):
+    """`true` reads nothing and exits: the harness's first write meets a closed pipe."""
+    result = subprocess.run(f"{sys.executable} -m benchharness schema trial-record | true", shell=True,
+                            cwd=REPO, capture_output=True, text=True, timeout=60, env=os.environ | {"TMPDIR": str(tmp_path)})
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    assert not list(tmp_path.glob("benchharness-crash-*.log"))
+
+
+def test_resume_flags_without_resume_are_one_line_exit_2(tmp_path, in_process, capsys):
+    scenario = tiny_scenario(tmp_path)
+    assert in_process(["run", str(scenario), "--retry-failed", "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip() == "benchharness: --retry-failed applies to --resume RUN_DIR only (see --help)"
+    assert not (tmp_path / "out").exists()

@@ -232,3 +232,28 @@ def test_run_json_problems_name_their_line(tmp_path):
     (run.path / "run.json").write_bytes(b'{"schema_version": 3, "benchharness": "0.1\xff"}')
     with pytest.raises(UserError, match=r"run.json:1: benchharness: not UTF-8 text \(byte 0xff"):
         RunDir.open(run.path)
+
+
+def test_atomic_files_get_the_mode_a_plain_write_would(tmp_path):
+    import os
+
+    from benchharness.atomic import write_text_atomically
+
+    old = os.umask(0o022)
+    try:
+        write_text_atomically(tmp_path / "a.json", "{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644  # mkstemp alone would give 0600
+
+
+def test_resuming_a_finished_run_marks_it_incomplete_until_it_ends(tmp_path, scenario_file):
+    from benchharness.execute import ResumeOptions
+
+    loaded = scenario_file("name: r\nsweep:\n  batch_size: [32]\n")
+    trials = expand(loaded.scenario)
+    run, _ = open_run(loaded, trials, tmp_path, None, warn=print)
+    run.append_record(record(trials[0].trial_id, status="failed"))
+    run.update_info(complete=True, finished_utc="2026-11-28T00:00:00+00:00")
+    again, todo = open_run(loaded, trials, tmp_path, run.path, warn=print, options=ResumeOptions(retry_failed=True))
+    assert todo == trials and again.info["complete"] is False and again.info["finished_utc"] is None

@@ -477,3 +477,18 @@ def test_the_energy_counter_is_read_every_half_second_not_every_reading():
     assert sum(sampler.samples.gaps.values()) == 0  # skipped on purpose: not a failed reading
     sampler._reset(os.getpid())
     assert sampler.read(clock())[0]["energy_mj"] is not None  # a new trial reads it at once
+
+
+def test_throttling_on_one_of_two_gpus_counts_its_share():
+    rows = []
+    for i in range(1, 51):
+        t = 0.1 * i
+        rows.append({"t_monotonic": t, "device": "a", "clocks_event_reasons": 0, "sm_clock_mhz": 1980})
+        rows.append({"t_monotonic": t, "device": "b", "clocks_event_reasons": 0x40, "sm_clock_mhz": 990})  # HW thermal
+    epochs = [{"epoch": 0, "samples": 1, "t_start_monotonic": 0.0, "t_end_monotonic": 1.0},
+              {"epoch": 1, "samples": 1, "t_start_monotonic": 1.0, "t_end_monotonic": 5.0}]
+    throttle = summarize(samples_of(rows), epochs, None)["throttle"]
+    assert throttle["thermal"] is True and throttle["throttled_epochs"] == [1]
+    assert throttle["throttled_share"] == pytest.approx(0.5)  # one GPU of two, all the time
+    hw = [r | {"clocks_event_reasons": 0x8} for r in rows if r["device"] == "a"]
+    assert summarize(samples_of(hw), epochs, None)["throttle"]["hardware"] is True

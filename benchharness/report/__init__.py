@@ -263,12 +263,15 @@ def _environment_jinja() -> Environment:
     return env
 
 
-def render(paths: list[Path], out: Path, fmt: str = "html", tolerance: float = 0.05) -> Path:
+def render(paths: list[Path], out: Path, fmt: str = "html", tolerance: float = 0.05,
+           on_loaded=lambda runs: None) -> Path:
     """Render the report of ``paths`` (run directories) into ``out``; returns ``out``.
+    ``on_loaded(runs)`` is called once every run has been read and validated (progress).
 
     Raises UserError for a path that is not a run directory or an unwritable output.
     """
     runs = load_runs(paths)
+    on_loaded(runs)
     if not any(run.records for run in runs):
         raise UserError(f"{paths[0]}: no trial records yet (trials.jsonl is empty)")
     context = build_context(runs, tolerance, charts=fmt == "html")

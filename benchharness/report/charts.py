@@ -157,7 +157,13 @@ def utilization_timelines(timelines: list[dict], util_label: str) -> str | None:
     for ax, item in zip(axes.flat, timelines):
         frame: pd.DataFrame = item["samples"]
         t0 = item["t0"]
-        ax.plot(frame["t_monotonic"] - t0, frame[item["column"]], color=PALETTE[0], lw=1)
+        # One line per device: an NVML CSV has a row per GPU at each time, which as one line would zigzag.
+        groups = frame.groupby("device", sort=False) if "device" in frame.columns else [(None, frame)]
+        for i, (device, rows) in enumerate(groups):
+            ax.plot(rows["t_monotonic"] - t0, rows[item["column"]], color=PALETTE[i % 10], lw=1,
+                    label=None if device is None or len(groups) == 1 else str(device))
+        if "device" in frame.columns and frame["device"].nunique() > 1:
+            ax.legend(fontsize=7, loc="lower right")
         for epoch in item["epochs"]:
             if epoch.get("t_start_monotonic") is not None:
                 ax.axvline(epoch["t_start_monotonic"] - t0, color=PALETTE[2] if epoch["epoch"] else PALETTE[7],

@@ -54,9 +54,10 @@ NVML_GPU_UTILIZATION_SAMPLES = 1
 # Clocks-event reason bits (nvml.h, nvmlClocksEventReason*), by what they mean for a measurement.
 THERMAL_REASONS = {0x20: "sw_thermal_slowdown", 0x40: "hw_thermal_slowdown"}
 POWER_REASONS = {0x4: "sw_power_cap", 0x80: "hw_power_brake_slowdown"}
-OTHER_REASONS = {0x1: "gpu_idle", 0x2: "applications_clocks_setting", 0x8: "hw_slowdown", 0x10: "sync_boost",
-                 0x100: "display_clock_setting"}
-REASON_NAMES = THERMAL_REASONS | POWER_REASONS | OTHER_REASONS
+# HW slowdown: the hardware halved the clocks or more (high temperature, power brake or power draw).
+HARDWARE_REASONS = {0x8: "hw_slowdown"}
+OTHER_REASONS = {0x1: "gpu_idle", 0x2: "applications_clocks_setting", 0x10: "sync_boost", 0x100: "display_clock_setting"}
+REASON_NAMES = THERMAL_REASONS | POWER_REASONS | HARDWARE_REASONS | OTHER_REASONS
 
 # The total-energy counter is read at most this often (s): on an H200 it cost 3.5 ms a call, 91 % of
 # a whole reading (scripts/nvml_check.py), and a cumulative counter read every 0.5 s and interpolated

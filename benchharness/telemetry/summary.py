@@ -12,7 +12,7 @@ from pathlib import Path
 
 from benchharness.telemetry import windows
 from benchharness.telemetry.base import TrialSamples
-from benchharness.telemetry.nvml import POWER_REASONS, REASON_NAMES, THERMAL_REASONS
+from benchharness.telemetry.nvml import HARDWARE_REASONS, POWER_REASONS, REASON_NAMES, THERMAL_REASONS
 
 # A trial is "busy" when the rest of the host used at least this share of ALL cores (mean over the
 # steady epochs). 25 %: on a 2-core box one busy core elsewhere is 50 % and on 4 cores 25 %, both
@@ -144,7 +144,7 @@ def _figures(all_rows: list[dict], start: float | None, end: float | None, sampl
                 "energy_j": None, "coverage": None, "energy_coverage": None, "withheld": {}}
     metric, groups = METRICS[samples.source], by_device(all_rows)
     util, power = Weighted(groups, metric["util"], _hold(samples, metric["util"])), Weighted(groups, "power_w", samples.hold_s)
-    energy, _, energy_coverage = energy_j(all_rows, start, end)
+    energy, energy_method, energy_coverage = energy_j(all_rows, start, end)
     out = {"util_mean_pct": util.mean(start, end), "util_p90_pct": util.percentile(start, end, 90),
            "mem_peak_mb": max(_values(_window(all_rows, start, end), metric["mem"]), default=None),
            "power_mean_w": power.mean(start, end), "energy_j": energy,
@@ -154,7 +154,8 @@ def _figures(all_rows: list[dict], start: float | None, end: float | None, sampl
         if all(out[name] is None for name in names):
             continue
         reason = windows.withheld_because(end - start, coverage, samples.period_s, samples.period_source)
-        if names == ("energy_j",) and reason and coverage is not None and coverage >= windows.MIN_COVERAGE:
+        if (names == ("energy_j",) and reason and energy_method == "energy counter"
+                and coverage is not None and coverage >= windows.MIN_COVERAGE):
             reason = None  # an energy counter is exact between readings: no averaging period applies
         for name in names if reason else ():
             out[name], out["withheld"][name] = None, reason
@@ -211,28 +212,37 @@ def _reasons(mask: int | None) -> set[str]:
     return {name for bit, name in REASON_NAMES.items() if mask and mask & bit}
 
 
+LIMITING_REASONS = set(THERMAL_REASONS.values()) | set(POWER_REASONS.values()) | set(HARDWARE_REASONS.values())
+
+
+def _limited(row: dict) -> float:
+    """1.0 where the row's clock-event reasons include a thermal, power or hardware limit, else 0.0."""
+    return float(bool(_reasons(row["clocks_event_reasons"]) & LIMITING_REASONS))
+
+
 def throttle_summary(samples: TrialSamples, steady: list[dict]) -> dict | None:
     """Clock-event reasons, SM clock and temperature over the steady epochs; which steady windows
-    had thermal or power throttling, and for what share of the covered time. None without NVML."""
+    had thermal, power or hardware limits, and for what share of the covered time (every GPU of the
+    trial counts: spans per device, pooled). None without NVML or without any reasons read."""
     if samples.source == "cpu":
         return None
     start, end = _bounds(steady)
-    rows = _window(samples.rows, start, end)
-    masks = [r["clocks_event_reasons"] for r in rows if r.get("clocks_event_reasons") is not None]
-    if not masks:
+    rows = [r for r in _window(samples.rows, start, end) if r.get("clocks_event_reasons") is not None]
+    if not rows:
         return None
-    limiting = set(THERMAL_REASONS.values()) | set(POWER_REASONS.values())
-    flagged = [(r["t_monotonic"], float(bool(_reasons(r.get("clocks_event_reasons")) & limiting)))
-               for r in rows if r.get("clocks_event_reasons") is not None]
-    seen = set().union(*(_reasons(m) for m in masks))
+    # Spans per device: every GPU's rows share their times, and one series would give all but one
+    # reading at each time a zero-width span.
+    spans = [span for device_rows in by_device(rows).values()
+             for span in windows.spans([(r["t_monotonic"], _limited(r)) for r in device_rows], samples.hold_s)]
+    seen = set().union(*(_reasons(r["clocks_event_reasons"]) for r in rows))
     clocks, temps = _values(rows, "sm_clock_mhz"), _values(rows, "temp_c")
-    windows_hit = [e["epoch"] for e in steady if any(v for t, v in flagged
-                                                    if e["t_start_monotonic"] <= t <= e["t_end_monotonic"])]
+    hit = [e["epoch"] for e in steady if any(_limited(r) for r in rows
+                                             if e["t_start_monotonic"] <= r["t_monotonic"] <= e["t_end_monotonic"])]
     return {"reasons": sorted(seen), "thermal": bool(seen & set(THERMAL_REASONS.values())),
-            "power": bool(seen & set(POWER_REASONS.values())),
-            "throttled_share": windows.weighted_mean(windows.spans(flagged, samples.hold_s), start, end),
-            "throttled_epochs": windows_hit, "sm_clock_mean_mhz": _mean(clocks),
-            "sm_clock_min_mhz": min(clocks, default=None), "temp_max_c": max(temps, default=None)}
+            "power": bool(seen & set(POWER_REASONS.values())), "hardware": bool(seen & set(HARDWARE_REASONS.values())),
+            "throttled_share": windows.weighted_mean(spans, start, end), "throttled_epochs": hit,
+            "sm_clock_mean_mhz": _mean(clocks), "sm_clock_min_mhz": min(clocks, default=None),
+            "temp_max_c": max(temps, default=None)}
 
 
 def _mean(values: list[float]) -> float | None:
