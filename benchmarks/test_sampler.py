@@ -147,25 +147,36 @@ def headline_of(source: str, summary: dict) -> str:
             f"{summary['reads_per_s']:.1f} reads/s) (target <= {TARGET})")
 
 
+@pytest.fixture(scope="module")
+def children():
+    """``children(batch_size, samples)``: a training child process, one per size, shared by the
+    samplers' benchmarks (each start imports TensorFlow)."""
+    made: dict[tuple[int, int], switched_fit.Child] = {}
+
+    def get(batch_size: int, samples: int) -> switched_fit.Child:
+        if (batch_size, samples) not in made:
+            made[batch_size, samples] = switched_fit.Child(batch_size, samples)
+        return made[batch_size, samples]
+
+    yield get
+    for child in made.values():
+        child.close()
+
+
 @pytest.mark.parametrize("where", ["in-process", "child-process"])
 @pytest.mark.parametrize("name", list(SAMPLERS))
-def test_sampling_on_vs_off(benchmark, name, where, sized, headline):
+def test_sampling_on_vs_off(benchmark, name, where, sized, headline, children):
     size = sized(ON_OFF_FULL, ON_OFF_TINY)
     sampler = SAMPLERS[name](size["interval_ms"] / 1000.0)
     fits: list[list[dict]] = []
     if where == "in-process":
         setup = overhead.prepare(size["batch_size"], size["samples"])
-        child = None
         fit = lambda: switched_fit.in_process_fit(setup, sampler, size["epochs"], first_on=len(fits) % 2 == 0)  # noqa: E731
     else:
-        child = switched_fit.Child(size["batch_size"], size["samples"])
+        child = children(size["batch_size"], size["samples"])
         fit = lambda: child.fit(sampler, size["epochs"], first_on=len(fits) % 2 == 0)  # noqa: E731
-    try:
-        benchmark.group = "sampling on vs off: steady epochs"
-        benchmark.pedantic(lambda: fits.append(fit()), rounds=size["rounds"], iterations=1, warmup_rounds=0)
-    finally:
-        if child is not None:
-            child.close()
+    benchmark.group = "sampling on vs off: steady epochs"
+    benchmark.pedantic(lambda: fits.append(fit()), rounds=size["rounds"], iterations=1, warmup_rounds=0)
     summary = summarize(fits, size["interval_ms"])
     benchmark.extra_info.update(size | {"source": sampler.source, "training": where} | summary)
     headline(headline_of(f"{sampler.source}, {where}", summary))
