@@ -139,15 +139,32 @@ def main(argv: list[str] | None = None) -> int:
         say(err, unusable_output_line(exc))
         return EXIT_USAGE
     except Exception as exc:  # a bug: one line here, the whole story in the crash log
+        if _interrupted(exc):
+            say(err, "\nInterrupted.")
+            return EXIT_INTERRUPTED
         return _internal_error(args, exc)
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether a KeyboardInterrupt (Ctrl-C, SIGTERM, SIGHUP) lies behind ``exc``: arriving inside an
+    import it can surface as another error (e.g. a RuntimeError from a class's ``__set_name__``)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _stop_on_signals() -> None:
     """SIGTERM (a CI runner stopping us, `kill`) and SIGHUP (a closed terminal) take Ctrl-C's path:
-    keep what is measured, kill the worker, exit 130; never a silent death that orphans a worker."""
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, signal.default_int_handler)
+    keep what is measured, kill the worker, exit 130; never a silent death that orphans a worker.
+    A signal the caller ignores stays ignored (`nohup benchharness run ...` outlives its terminal)."""
+    for name in ("SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None and signal.getsignal(number) != signal.SIG_IGN:
+            signal.signal(number, signal.default_int_handler)
 
 
 def _internal_error(args, exc: BaseException) -> int:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers.cli import REPO, cli, model, only_run_dir, records, tagged_env, workers_left
+from helpers.cli import REPO, cli, default_signals, model, only_run_dir, records, tagged_env, workers_left
 
 pytestmark = pytest.mark.slow
 
@@ -177,7 +177,7 @@ sweep:
     out = tmp_path / "results"
     proc = subprocess.Popen([sys.executable, "-m", "benchharness", "run", str(scenario), "--out", str(out), "--no-report"],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=tagged_env(str(tmp_path)))
+                            env=tagged_env(str(tmp_path)), preexec_fn=default_signals)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (out.exists() and any(out.iterdir()) and records(only_run_dir(out))):
         time.sleep(0.2)

@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from helpers.cli import REPO, model, tagged_env, workers_left
+from helpers.cli import REPO, default_signals, model, tagged_env, workers_left
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +27,7 @@ def start_hanging_run(tmp_path, tag: str) -> subprocess.Popen:
     scenario.write_text(f'name: hang\ndefaults:\n  model: "{model("hanging_model")}"\n  timeout_s: 120\n')
     proc = subprocess.Popen([sys.executable, "-m", "benchharness", "run", str(scenario), "--out", str(tmp_path / "out"),
                              "--no-report"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=tagged_env(tag))
+                            env=tagged_env(tag), preexec_fn=default_signals)
     deadline = time.monotonic() + 120
     while not any(w.memory_info().rss > TENSORFLOW_IMPORTED_RSS for w in workers_left(tag)):
         assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() else "no worker"
@@ -107,7 +107,8 @@ def test_two_resumes_at_once_one_is_refused_and_every_trial_is_recorded_once(tmp
 
 def harness(args: list[str], tag: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "benchharness", *args, "--no-report"], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=tagged_env(tag))
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=tagged_env(tag),
+                            preexec_fn=default_signals)
 
 
 def test_a_full_disk_loses_no_trial_and_resume_completes(tmp_path, in_process, monkeypatch, capsys):
@@ -183,7 +184,8 @@ def test_sigterm_while_the_report_renders_exits_130_and_leaves_no_half_report(tm
 
     run_dir, output = build_run(tmp_path, 200, 3), tmp_path / "r.html"
     proc = subprocess.Popen([sys.executable, "-m", "benchharness", "report", str(run_dir), "-o", str(output)],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_signals)
     assert proc.stderr.readline().startswith("rendering the html report of 600 trial(s) in 1 run directory")
     time.sleep(0.5)  # inside render: loading the records, drawing the charts
     proc.send_signal(signal.SIGTERM)
@@ -206,3 +208,20 @@ def test_resume_flags_without_resume_are_one_line_exit_2(tmp_path, in_process, c
     assert in_process(["run", str(scenario), "--retry-failed", "--out", str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err.strip() == "benchharness: --retry-failed applies to --resume RUN_DIR only (see --help)"
     assert not (tmp_path / "out").exists()
+
+
+def test_an_interrupt_inside_an_import_is_still_an_interrupt(tmp_path, in_process, monkeypatch, capsys):
+    """A signal that lands while a module is imported can surface as another error (matplotlib's
+    class set-up wrapped it in a RuntimeError during a report): still exit 130, not 'internal error'."""
+    from benchharness import report
+
+    def render(*args, **kwargs):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise RuntimeError("Error calling __set_name__ on '_axis_method_wrapper'") from exc
+
+    monkeypatch.setattr(report, "render", render)
+    golden = REPO / "tests" / "golden" / "cpu_run"
+    assert in_process(["report", str(golden), "-o", str(tmp_path / "r.html")]) == 130
+    assert "internal error" not in capsys.readouterr().err

@@ -66,8 +66,8 @@ class ProcessTree:
     def current(self, root: int | None, now: float) -> list[psutil.Process]:
         """The tree at time ``now`` (s); empty for no root or a root that has exited."""
         if root != self._root or now - self._listed_at >= self.refresh_s:
+            self.processes = self._list(root)  # listed first, then marked fresh
             self._root, self._listed_at = root, now
-            self.processes = self._list(root)
         return self.processes
 
     @staticmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,14 @@ def cli(*args, cwd=REPO, **kwargs):
 
 
 TAG = "BENCHHARNESS_E2E_TAG"
+
+
+def default_signals() -> None:
+    """``preexec_fn`` for a harness a test will signal: SIGINT and SIGHUP back to their defaults,
+    since a test run started in the background (``cmd &``, ``nohup``) passes them on ignored, and the
+    harness rightly keeps an ignored signal ignored."""
+    for number in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(number, signal.SIG_DFL)
 
 
 def tagged_env(tag: str) -> dict:
