@@ -122,7 +122,8 @@ def test_defaults_resolve(tmp_path):
     assert resolved["order"] == "interleaved"
     assert resolved["defaults"]["model"] == "tutorial_cnn"
     assert resolved["runtime"] == {"memory_growth": True, "memory_limit_mb": None, "mixed_precision": False,
-                                   "xla": False, "sample_interval_ms": 100}
+                                   "xla": False, "sample_interval_ms": 100, "distribute": "none",
+                                   "cross_device_ops": "nccl", "logical_cpu_devices": None}
 
 
 def test_scenario_is_immutable(tmp_path):
