@@ -51,7 +51,8 @@ def _record_2_to_3(record: dict, records: list[dict]) -> dict:
     the batch size; scaling efficiency is null (one replica has no scaling to speak of). Its memory figure is relabelled for what it was:
     NVML's device-wide used memory on a GPU (labelled ``device_used``); on the CPU it was the peak
     RSS, not the growth version 3 reports, so the primary figure is null there."""
-    batch = (record.get("params") or {}).get("batch_size")
+    batch = (record.get("params") or {}).get("batch_size") if isinstance(record.get("params"), dict) else None
+    batch = batch if isinstance(batch, int) and not isinstance(batch, bool) else None  # a bad one: the params' check says so
     out = record | {"schema_version": 3, "attempt": 1, "replicas": 1, "per_replica_batch": batch,
                     "global_batch": batch, "cross_device_ops": None, "scaling_efficiency": None}
     if out.get("telemetry") is not None:
