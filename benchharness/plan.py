@@ -309,6 +309,9 @@ def _replica_problems(scenario: Scenario, p: dict) -> list[tuple[Path_, str]]:
     if runtime.logical_cpu_devices is not None and n > runtime.logical_cpu_devices:
         return [(_origin(scenario, "num_gpus", n),
                  f"{n} replicas, but runtime.logical_cpu_devices is {runtime.logical_cpu_devices}")]
+    if runtime.distribute == "mirrored" and p["sparsity"]:
+        return [(_origin(scenario, "sparsity", p["sparsity"]),
+                 "pruning trials run on one device: not with runtime.distribute: mirrored")]
     if p["batch_scaling"] == "global" and p["batch_size"] % n:
         return [(_origin(scenario, "batch_size", p["batch_size"]),
                  f"batch_scaling: global splits batch {p['batch_size']} among {n} replicas: must divide evenly")]

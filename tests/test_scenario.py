@@ -87,6 +87,7 @@ EXPECTED = {
     "54_replicas_without_mirrored.yaml": ["{f}:3: sweep.num_gpus[1]: 2 replicas need runtime.distribute: mirrored (distribute is none)"],
     "55_replicas_above_logical_cpus.yaml": ["{f}:6: sweep.num_gpus[1]: 4 replicas, but runtime.logical_cpu_devices is 2"],
     "56_global_batch_not_divisible.yaml": ["{f}:3: defaults.batch_size: batch_scaling: global splits batch 30 among 4 replicas: must divide evenly"],
+    "58_pruning_with_mirrored.yaml": ["{f}:3: defaults.sparsity: pruning trials run on one device: not with runtime.distribute: mirrored"],
     "57_bad_distribution_values.yaml": [
         "{f}:3: defaults.num_gpus: must be a positive integer (replicas: the first num_gpus of the trial's devices), got 0",
         "{f}:4: defaults.batch_scaling: must be per_replica (weak scaling: batch_size per replica) or global (strong scaling), got 'linear'",
