@@ -363,6 +363,8 @@ class ScalingCurve:
             return None, None, None
         value = efficiency(point.throughput, point.replicas, one.throughput)
         mine, base = point.point.interval, one.point.interval
+        if point is one:
+            return value, None, None  # 1 by definition: no interval
         if mine is None or base is None or base.low <= 0:
             return value, None, None
         return value, mine.low / (point.replicas * base.high), mine.high / (point.replicas * base.low)
