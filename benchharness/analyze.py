@@ -326,3 +326,68 @@ def _point_json(point: BatchPoint) -> dict:
             "interval_over": None if interval is None else ("repeats" if len(point.throughputs) >= 2 else "windows"),
             "statuses": point.statuses,
             "stop_reasons": [r.get("stop_reason") for r in point.records]}
+
+
+# -- "how well does it scale over replicas?" ------------------------------------------------------
+
+
+@dataclass
+class ScalingPoint:
+    replicas: int
+    point: BatchPoint  # the throughput figures and their interval (its batch_size is the global batch)
+
+    @property
+    def throughput(self) -> float | None:
+        return self.point.throughput
+
+
+@dataclass
+class ScalingCurve:
+    """One scaling curve: trials alike but for num_gpus; E(N) against its one-replica point."""
+
+    label: str
+    batch_scaling: str
+    points: list[ScalingPoint]
+
+    @property
+    def one(self) -> ScalingPoint | None:
+        return next((p for p in self.points if p.replicas == 1 and p.throughput), None)
+
+    def efficiency(self, point: ScalingPoint) -> tuple[float | None, float | None, float | None]:
+        """E(N) = T(N) / (N T(1)) from the medians, with a conservative interval: the ends of T(N)'s
+        interval over the opposite ends of T(1)'s (None where either has no interval)."""
+        from benchharness.scaling import efficiency
+
+        one = self.one
+        if one is None or point.throughput is None:
+            return None, None, None
+        value = efficiency(point.throughput, point.replicas, one.throughput)
+        mine, base = point.point.interval, one.point.interval
+        if point is one:
+            return value, None, None  # 1 by definition: no interval
+        if mine is None or base is None or base.low <= 0:
+            return value, None, None
+        return value, mine.low / (point.replicas * base.high), mine.high / (point.replicas * base.low)
+
+
+def scaling_curves(records: list[dict]) -> list[ScalingCurve]:
+    """The records' scaling curves (``benchharness.scaling.scaling_key``) that hold two or more
+    replica counts, in the order each first appears; records without ``replicas`` count as one."""
+    from benchharness.scaling import scaling_key
+
+    groups: dict[tuple, list[dict]] = {}
+    for r in records:
+        groups.setdefault(scaling_key(r["params"]), []).append(r)
+    curves = []
+    for group in groups.values():
+        by_replicas: dict[int, list[dict]] = {}
+        for r in group:
+            by_replicas.setdefault(r.get("replicas") or 1, []).append(r)
+        if len(by_replicas) < 2:
+            continue
+        points = [ScalingPoint(n, batch_points(rs)[0]) for n, rs in sorted(by_replicas.items())]
+        p = group[0]["params"]
+        mode = p.get("batch_scaling", "per_replica")
+        batch = f"batch {p['batch_size']} {'per replica' if mode == 'per_replica' else 'global'}"
+        curves.append(ScalingCurve(f"{describe_group(group)}, {batch}", mode, points))
+    return curves

@@ -88,7 +88,27 @@ def build_record(trial, worker: WorkerRun, telemetry: dict | None, context: RunC
     fields.update(utilization_of_peak(fields, context.peak))
     if fields["pruning"] is not None:
         fields["pruning"] = fields["pruning"] | {"throughput_vs_dense": throughput_vs_dense(fields, context.earlier)}
+    fields.update(distribution(fields, (result or {}).get("distribution"), context.earlier))
     return TrialRecord.model_validate(fields)
+
+
+def distribution(fields: dict, reported: dict | None, earlier: list[dict]) -> dict:
+    """``replicas``, the batches and the all-reduce as the worker reported them (a trial that failed
+    before reporting: as its params asked), and ``scaling_efficiency`` against the curve's one-replica
+    point when that is already recorded (records are frozen: a later one-replica point does not
+    change this record; the report's scaling chart uses every record)."""
+    from benchharness.scaling import batches_of, efficiency, one_replica_peer, replicas_of
+
+    if reported is None:
+        replicas = replicas_of(fields["params"])
+        per_replica, global_batch = batches_of(fields["params"], replicas)
+        reported = {"replicas": replicas, "per_replica_batch": per_replica, "global_batch": global_batch,
+                    "cross_device_ops": None}
+    out = {key: reported.get(key) for key in ("replicas", "per_replica_batch", "global_batch", "cross_device_ops")}
+    peer = one_replica_peer(fields, earlier) if fields["status"] == "ok" else None
+    one = fields.get("throughput_sps") if out["replicas"] == 1 else (peer or {}).get("throughput_sps")
+    out["scaling_efficiency"] = efficiency(fields.get("throughput_sps"), out["replicas"], one)
+    return out
 
 
 def _with_memory(telemetry: dict | None, worker: WorkerRun) -> dict | None:

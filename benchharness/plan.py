@@ -297,7 +297,25 @@ def _trial_problems(scenario: Scenario, p: dict) -> list[tuple[Path_, str]]:
         problems.append((_origin(scenario, "max_epochs", p["max_epochs"]),
                          f"must leave room for a warm-up epoch and min_steady_epochs ({p['min_steady_epochs']}): "
                          f"at least {p['min_steady_epochs'] + 1}, got {p['max_epochs']}"))
-    return problems + _schedule_problems(scenario, p)
+    return problems + _schedule_problems(scenario, p) + _replica_problems(scenario, p)
+
+
+def _replica_problems(scenario: Scenario, p: dict) -> list[tuple[Path_, str]]:
+    """Replicas the runtime cannot give: several without a strategy, more than the logical CPU devices."""
+    runtime, n = scenario.runtime, p["num_gpus"]
+    if n > 1 and runtime.distribute != "mirrored":
+        return [(_origin(scenario, "num_gpus", n),
+                 f"{n} replicas need runtime.distribute: mirrored (distribute is {runtime.distribute})")]
+    if runtime.logical_cpu_devices is not None and n > runtime.logical_cpu_devices:
+        return [(_origin(scenario, "num_gpus", n),
+                 f"{n} replicas, but runtime.logical_cpu_devices is {runtime.logical_cpu_devices}")]
+    if runtime.distribute == "mirrored" and p["sparsity"]:
+        return [(_origin(scenario, "sparsity", p["sparsity"]),
+                 "pruning trials run on one device: not with runtime.distribute: mirrored")]
+    if p["batch_scaling"] == "global" and p["batch_size"] % n:
+        return [(_origin(scenario, "batch_size", p["batch_size"]),
+                 f"batch_scaling: global splits batch {p['batch_size']} among {n} replicas: must divide evenly")]
+    return []
 
 
 def _schedule_problems(scenario: Scenario, p: dict) -> list[tuple[Path_, str]]:

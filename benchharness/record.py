@@ -18,7 +18,9 @@ Version history (``store`` upgrades older run directories when it reads them):
   per-GPU ``devices``, ``throttle``, the labelled primary memory figure (``mem_primary_mb``,
   ``mem_primary_source``, ``mem_limit_mb``), other GPU processes by name; cost's training-step
   intensity; the record's ``attempt``; run.json's ``planned_trials``, ``recorded`` and a boolean
-  ``complete`` (version 2's ``complete`` was the record count, now ``recorded``).
+  ``complete`` (version 2's ``complete`` was the record count, now ``recorded``); multi-replica
+  trials: ``replicas``, ``per_replica_batch``, ``global_batch``, ``cross_device_ops``,
+  ``scaling_efficiency`` (upgraded records: one replica, both batches the batch size).
 """
 
 from __future__ import annotations
@@ -259,6 +261,18 @@ class TrialRecord(Part):
         description="why measuring stopped: the interval was within precision, a limit, or fixed epochs")
     no_steady_state: bool | None = Field(
         description="the windows trend (level shift or drift, tested); null with too few windows to test")
+    replicas: int = Field(ge=1, description="model replicas the trial trained on (params.num_gpus with "
+                                            "runtime.distribute: mirrored, else 1)")
+    per_replica_batch: int | None = Field(description="samples each replica processes per step")
+    global_batch: int | None = Field(description="samples per training step over all replicas; throughput_sps "
+                                                 "counts these")
+    cross_device_ops: Literal["nccl", "hierarchical_copy", "one_device"] | None = Field(
+        description="the gradient all-reduce that ran (NCCL or the hierarchical copy are GPU-only: one_device on "
+                    "CPU devices, hierarchical_copy where NCCL failed); null without a distribution strategy")
+    scaling_efficiency: float | None = Field(
+        description="E(N) = throughput_sps / (replicas x the one-replica throughput of the same curve: same params "
+                    "but num_gpus, same repeat if any), 1.0 = perfect scaling; null where that point was not recorded "
+                    "earlier in the run (the report computes E(N) over every record)")
     step_time_ms: StepTimes | None
     telemetry: Telemetry | None
     eval: Eval | None

@@ -68,6 +68,8 @@ PARAM_EXPECT = {
     "input_size": "must be an integer >= 32 (square image side) or null",
     "alpha": "must be a positive number (width multiplier) or null",
     "classes": "must be an integer >= 2 or null",
+    "num_gpus": "must be a positive integer (replicas: the first num_gpus of the trial's devices)",
+    "batch_scaling": "must be per_replica (weak scaling: batch_size per replica) or global (strong scaling)",
 }
 
 
@@ -111,6 +113,11 @@ class Params(BaseModel):
     input_size: Annotated[int, Field(ge=32)] | None = None  # image applications: square side
     alpha: Annotated[float, Field(gt=0.0)] | None = None  # image applications: width multiplier
     classes: Annotated[int, Field(ge=2)] | None = None  # image applications: output classes
+    # Multi-device trials (runtime.distribute: mirrored): the first num_gpus devices are the replicas.
+    # per_replica: batch_size per replica, the global batch grows with them (weak scaling); global:
+    # batch_size is the global batch, split among them (strong scaling).
+    num_gpus: Annotated[int, Field(ge=1)] = 1
+    batch_scaling: Literal["per_replica", "global"] = "per_replica"
 
 
 PARAM_NAMES = tuple(Params.model_fields)
@@ -159,6 +166,13 @@ class Runtime(BaseModel):
     xla: bool = False
     # 0 turns telemetry off (no sampler; the record's telemetry is null); else 10 ms to 10 s.
     sample_interval_ms: Annotated[int, Field(ge=0, le=10000), AfterValidator(_sampling_off_or_in_range)] = 100
+    # none: one device, no strategy; mirrored: tf.distribute.MirroredStrategy over num_gpus devices.
+    distribute: Literal["none", "mirrored"] = "none"
+    # How MirroredStrategy sums gradients; nccl is missing on some builds (and on the CPU): the worker
+    # then falls back to one_device (ReductionToOneDevice) and the record says what ran.
+    cross_device_ops: Literal["nccl", "hierarchical_copy", "one_device"] = "nccl"
+    # No GPU: split the CPU into N logical devices, so the multi-device code path runs in CI.
+    logical_cpu_devices: Annotated[int, Field(ge=1)] | None = None
 
 
 RUNTIME_EXPECT = {
@@ -167,6 +181,9 @@ RUNTIME_EXPECT = {
     "mixed_precision": "must be true or false",
     "xla": "must be true or false",
     "sample_interval_ms": SAMPLE_INTERVAL_EXPECT,
+    "distribute": "must be none or mirrored",
+    "cross_device_ops": "must be nccl, hierarchical_copy or one_device",
+    "logical_cpu_devices": "must be a positive integer (logical CPU devices, for runs without a GPU) or null",
 }
 
 

@@ -47,10 +47,14 @@ def _telemetry_1_to_2(telemetry: dict) -> dict:
 
 def _record_2_to_3(record: dict, records: list[dict]) -> dict:
     """Version 2 sampled every visible GPU with plain means and kept no per-GPU, coverage, throttle
-    or weight/activation figures: those are null. Its memory figure is relabelled for what it was:
+    or weight/activation figures: those are null. It trained on one replica (no strategy), its batch
+    the batch size; scaling efficiency is null (one replica has no scaling to speak of). Its memory figure is relabelled for what it was:
     NVML's device-wide used memory on a GPU (labelled ``device_used``); on the CPU it was the peak
     RSS, not the growth version 3 reports, so the primary figure is null there."""
-    out = record | {"schema_version": 3, "attempt": 1}
+    batch = (record.get("params") or {}).get("batch_size") if isinstance(record.get("params"), dict) else None
+    batch = batch if isinstance(batch, int) and not isinstance(batch, bool) else None  # a bad one: the params' check says so
+    out = record | {"schema_version": 3, "attempt": 1, "replicas": 1, "per_replica_batch": batch,
+                    "global_batch": batch, "cross_device_ops": None, "scaling_efficiency": None}
     if out.get("telemetry") is not None:
         out["telemetry"] = _telemetry_2_to_3(out["telemetry"])
     if out.get("cost") is not None:

@@ -265,3 +265,37 @@ defaults:
     assert warmup["steps"] == 20 and warmup["samples"] == 20 * 32  # AUTO_WARMUP_STEPS
     assert len({w["steps"] for w in windows}) == 1 and all(w["samples"] == w["steps"] * 32 for w in windows)
     assert record["steady_windows"] == len(windows) == 3 and record["stop_reason"] in ("precision", "max_epochs")
+
+
+def test_two_replicas_on_logical_cpu_devices_record_scaling_and_chart_it(tmp_path):
+    """The multi-GPU code path without a GPU: MirroredStrategy over two logical CPU devices."""
+    scenario = tmp_path / "scaling.yaml"
+    scenario.write_text(f"""
+name: scaling
+defaults:
+  model: "{model('tiny_mlp')}"
+  epochs: 2
+  samples_per_epoch: 512
+  batch_size: 32
+runtime:
+  distribute: mirrored
+  logical_cpu_devices: 2
+  sample_interval_ms: 50
+sweep:
+  num_gpus: [1, 2]
+""")
+    result = cli("run", scenario, "--out", tmp_path / "results", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    run_dir = only_run_dir(tmp_path / "results")
+    one, two = records(run_dir)
+    assert [r["status"] for r in (one, two)] == ["ok", "ok"]
+    assert (one["replicas"], one["per_replica_batch"], one["global_batch"]) == (1, 32, 32)
+    assert (two["replicas"], two["per_replica_batch"], two["global_batch"]) == (2, 32, 64)
+    assert two["cross_device_ops"] == "one_device"  # NCCL is GPU-only: the record says what ran
+    # Global throughput: every sample of the epoch, in 512 / 64 = 8 steps of the global batch.
+    assert two["epochs"][1]["samples"] == 512 and two["epochs"][1]["steps"] == 8
+    assert two["throughput_sps"] == pytest.approx(512 / two["epoch_time_s"])
+    assert one["scaling_efficiency"] == 1.0
+    assert two["scaling_efficiency"] == pytest.approx(two["throughput_sps"] / (2 * one["throughput_sps"]))
+    html = (tmp_path / "reports" / f"{run_dir.name}.html").read_text()
+    assert "Scaling over replicas" in html and "scaling efficiency E(N)" in html

@@ -83,6 +83,18 @@ EXPECTED = {
     "51_merge_key.yaml": ["{f}:5: include[0]: merge keys (<<) are not supported; write the keys out"],
     "52_python_object_tag.yaml": ["{f}:2: description: unsupported tag !!python/object/apply:os.system; a scenario holds plain values, lists and mappings"],
     "53_alias_nesting_too_deep.yaml": ["{f}:6: d" + "[0]" * 10 + ": alias *c nests values deeper than 32 levels"],
+    # Multi-replica trials: what the runtime cannot give is known before anything runs.
+    "54_replicas_without_mirrored.yaml": ["{f}:3: sweep.num_gpus[1]: 2 replicas need runtime.distribute: mirrored (distribute is none)"],
+    "55_replicas_above_logical_cpus.yaml": ["{f}:6: sweep.num_gpus[1]: 4 replicas, but runtime.logical_cpu_devices is 2"],
+    "56_global_batch_not_divisible.yaml": ["{f}:3: defaults.batch_size: batch_scaling: global splits batch 30 among 4 replicas: must divide evenly"],
+    "58_pruning_with_mirrored.yaml": ["{f}:3: defaults.sparsity: pruning trials run on one device: not with runtime.distribute: mirrored"],
+    "57_bad_distribution_values.yaml": [
+        "{f}:3: defaults.num_gpus: must be a positive integer (replicas: the first num_gpus of the trial's devices), got 0",
+        "{f}:4: defaults.batch_scaling: must be per_replica (weak scaling: batch_size per replica) or global (strong scaling), got 'linear'",
+        "{f}:6: runtime.distribute: must be none or mirrored, got 'horovod'",
+        "{f}:7: runtime.cross_device_ops: must be nccl, hierarchical_copy or one_device, got 'ring'",
+        "{f}:8: runtime.logical_cpu_devices: must be a positive integer (logical CPU devices, for runs without a GPU) or null, got 0",
+    ],
 }
 
 
@@ -122,7 +134,8 @@ def test_defaults_resolve(tmp_path):
     assert resolved["order"] == "interleaved"
     assert resolved["defaults"]["model"] == "tutorial_cnn"
     assert resolved["runtime"] == {"memory_growth": True, "memory_limit_mb": None, "mixed_precision": False,
-                                   "xla": False, "sample_interval_ms": 100}
+                                   "xla": False, "sample_interval_ms": 100, "distribute": "none",
+                                   "cross_device_ops": "nccl", "logical_cpu_devices": None}
 
 
 def test_scenario_is_immutable(tmp_path):

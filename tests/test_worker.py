@@ -50,6 +50,12 @@ def test_memory_limit_is_a_virtual_device_instead_of_growth():
     assert not any(c[0] == "set_memory_growth" for c in config.calls)
 
 
+def test_logical_cpu_devices_are_refused_where_there_is_a_gpu():
+    config = FakeConfig(["GPU:0"])
+    with pytest.raises(RuntimeError, match="logical_cpu_devices is for machines without a GPU"):
+        worker_device.configure_devices(config, {"memory_growth": True, "logical_cpu_devices": 2})
+
+
 def test_no_gpu_no_calls():
     config = FakeConfig([])
     worker_device.configure_devices(config, {"memory_growth": True})

@@ -25,7 +25,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from benchharness import __version__
-from benchharness.analyze import MEMORY_LABELS, curve_groups, recommend
+from benchharness.analyze import MEMORY_LABELS, curve_groups, recommend, scaling_curves
 from benchharness.atomic import write_text_atomically
 from benchharness.errors import UserError
 from benchharness.store import RunDir
@@ -205,12 +205,25 @@ def build_context(runs: list[LoadedRun], tolerance: float, charts: bool) -> dict
     title = ", ".join(str(run.info.get("scenario", {}).get("resolved", {}).get("name", run.name)) for run in runs)
     context = {"version": __version__, "runs": _environment(runs), "recommendations": recs, "rows": rows,
                "keys": varying_params(rows), "banner": source_banner(found), "tolerance": tolerance,
-               "sources": sorted(found), "title": title}
+               "sources": sorted(found), "title": title, "scaling": scaling_rows(runs)}
     if charts:
         context |= _charts(runs, recs)
         for row in rows:
             row["samples_problem"] = context["sample_problems"].get((row["run"], row["trial_id"]))
     return context
+
+
+def scaling_rows(runs: list[LoadedRun]) -> list[dict]:
+    """One row per replica count of every scaling curve: global throughput and E(N) with intervals."""
+    rows = []
+    for curve in scaling_curves([r for run in runs for r in run.records]):
+        for p in curve.points:
+            value, low, high = curve.efficiency(p)
+            interval = p.point.interval
+            rows.append({"curve": curve.label, "mode": curve.batch_scaling, "replicas": p.replicas,
+                         "throughput_sps": p.throughput, "ci": [interval.low, interval.high] if interval else None,
+                         "efficiency": value, "efficiency_ci": [low, high] if low is not None else None})
+    return rows
 
 
 def _charts(runs: list[LoadedRun], recs: list) -> dict:
@@ -225,7 +238,9 @@ def _charts(runs: list[LoadedRun], recs: list) -> dict:
     util_label = next((r.util_metric for r in recs if r.util_metric), "utilization %")
     drawn = {id(record) for rec in batch_curves for p in rec.points for record in p.records}
     points, peak = roofline_points(runs, drawn if len(measured) > len(batch_curves) else None)
+    scaling = scaling_curves([r for run in runs for r in run.records])[:MAX_CURVE_CHARTS]
     return {"charts": {
+        "scaling": chart.scaling(scaling),
         "central": chart.epoch_time_vs_utilization(batch_curves) if batch_curves else None,
         "throughput": chart.throughput_vs_batch(batch_curves) if batch_curves else None,
         "memory": chart.memory_vs_batch(batch_curves),
@@ -254,7 +269,7 @@ def _environment_jinja() -> Environment:
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = lambda v, spec=",.0f": "–" if v is None else format(v, spec)
     env.filters["pct"] = lambda v: "–" if v is None else f"{v:.0f} %"
-    env.filters["ci"] = lambda v: "–" if not v else f"{v[0]:,.0f}–{v[1]:,.0f}"
+    env.filters["ci"] = lambda v, spec=",.0f": "–" if not v else f"{format(v[0], spec)}–{format(v[1], spec)}"
     env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=2, default=str, allow_nan=False)
     # Markdown: a "|" or a line break in a model name or an error must not end a table cell or a row.
     env.filters["md_line"] = lambda v: " ".join(str(v).split())

@@ -253,3 +253,47 @@ def roofline(points: list[dict], peak_flops: float, bandwidth: float) -> str | N
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return to_svg(fig)
+
+
+def _scaling_panel(ax_t, ax_e, curves, first_color: int) -> None:
+    """One batch-scaling mode: throughput against replicas (ideal: N x T(1), dotted) and E(N) (ideal 1)."""
+    for i, curve in enumerate(curves):
+        color = PALETTE[(first_color + i) % 10]
+        points = [p for p in curve.points if p.throughput]
+        ns = [p.replicas for p in points]
+        low = [max(0.0, p.throughput - p.point.interval.low) if p.point.interval else 0.0 for p in points]
+        high = [max(0.0, p.point.interval.high - p.throughput) if p.point.interval else 0.0 for p in points]
+        ax_t.errorbar(ns, [p.throughput for p in points], yerr=[low, high], fmt="o-", capsize=4, color=color,
+                      label=curve.label)
+        if curve.one is not None:
+            ax_t.plot(ns, [n * curve.one.throughput for n in ns], ":", color=color, lw=1)
+        effs = [(p.replicas, *curve.efficiency(p)) for p in points]
+        effs = [e for e in effs if e[1] is not None]
+        ax_e.errorbar([e[0] for e in effs], [e[1] for e in effs],
+                      yerr=[[e[1] - e[2] if e[2] is not None else 0.0 for e in effs],
+                            [e[3] - e[1] if e[3] is not None else 0.0 for e in effs]],
+                      fmt="s-", capsize=4, color=color, label=curve.label)
+    ax_e.axhline(1.0, color="grey", lw=1, ls=":")
+    for ax in (ax_t, ax_e):
+        ax.set_xlabel("replicas N")
+        ax.set_xticks(sorted({p.replicas for c in curves for p in c.points}))
+        ax.set_ylim(bottom=0)
+    ax_t.set_ylabel("global throughput (samples/s)")
+    ax_e.set_ylabel("scaling efficiency E(N) = T(N) / (N T(1))")
+    ax_t.legend(fontsize=8, loc="upper left")
+
+
+def scaling(curves) -> str | None:
+    """Throughput and scaling efficiency against replicas with 95 % intervals, one row per
+    batch-scaling mode (per_replica: weak scaling; global: strong scaling)."""
+    if not curves:
+        return None
+    modes = [m for m in ("per_replica", "global") if any(c.batch_scaling == m for c in curves)]
+    fig, axes = plt.subplots(len(modes), 2, figsize=(12.4, 4.2 * len(modes)), squeeze=False)
+    for row, mode in zip(axes, modes):
+        _scaling_panel(row[0], row[1], [c for c in curves if c.batch_scaling == mode], 0)
+        title = "weak scaling (batch per replica)" if mode == "per_replica" else "strong scaling (global batch)"
+        row[0].set_title(f"throughput, {title}", fontsize=11)
+        row[1].set_title(f"efficiency, {title}", fontsize=11)
+    fig.tight_layout()
+    return to_svg(fig)

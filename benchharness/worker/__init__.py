@@ -5,6 +5,7 @@ One module per concern, in the order a trial uses them:
 
 - ``device``: TensorFlow import with Keras 2 selected, memory growth or a memory cap on every GPU
   (before any op touches one), what device ran the trial.
+- ``distribute``: MirroredStrategy over the trial's first ``num_gpus`` devices, the all-reduce that ran.
 - ``model``: build, compile, loss, evaluation.
 - ``data``: the trial's data and the input pipeline.
 - ``cost_cache``: FLOPs counted once per architecture per run.

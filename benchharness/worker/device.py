@@ -59,7 +59,21 @@ def configure_devices(tf_config, runtime: dict) -> list:
                 gpu, [tf_config.LogicalDeviceConfiguration(memory_limit=limit)])
         elif runtime.get("memory_growth", True):
             tf_config.experimental.set_memory_growth(gpu, True)
+    split_cpu(tf_config, runtime.get("logical_cpu_devices"), bool(gpus))
     return gpus
+
+
+def split_cpu(tf_config, count: int | None, has_gpu: bool) -> None:
+    """``runtime.logical_cpu_devices``: the CPU as ``count`` logical devices (CPU:0 .. CPU:count-1), so
+    a multi-replica trial runs on a machine without a GPU. Refused where there is a GPU: the replicas
+    are the GPUs there, and a CPU split would only measure something else."""
+    if count is None:
+        return
+    if has_gpu:
+        raise RuntimeError("runtime.logical_cpu_devices is for machines without a GPU; this one has a GPU "
+                           "(set logical_cpu_devices: null to use the GPUs as replicas)")
+    cpu = tf_config.list_physical_devices("CPU")[0]
+    tf_config.set_logical_device_configuration(cpu, [tf_config.LogicalDeviceConfiguration() for _ in range(count)])
 
 
 def configure_keras(keras, runtime: dict, seed: int) -> None:

@@ -7,11 +7,13 @@ went (the record's ``phases_s``).
 
 from __future__ import annotations
 
+from benchharness.scaling import batches_of
 from benchharness.worker.cost_cache import measure_cost
 from benchharness.worker.data import load_data, make_dataset
 from benchharness.worker.device import (configure_devices, configure_keras, describe_device, import_keras,
                                         import_tensorflow, own_rss_mb, reset_tensorflow_peak, tensorflow_environment,
                                         tensorflow_peak_mb)
+from benchharness.worker.distribute import place
 from benchharness.worker.events import EventLog
 from benchharness.worker.measure import AUTO_WARMUP_STEPS, make_adaptive_stop, make_stop_rule, window_steps
 from benchharness.worker.model import build_model, compile_model, evaluate, output_activation
@@ -35,25 +37,29 @@ def run_trial(spec: dict, events: EventLog) -> dict:
     """Everything inside the child, in the order that keeps GPUs usable. Returns the result fields."""
     params, runtime = spec["params"], spec["runtime"]
     tf, keras = set_up(runtime, params["seed"], events)
-    model = build_model(keras, params)
-    events.emit("built")
-    cost = measure_cost(tf, model, runtime, spec.get("cost_cache_dir"))
-    events.emit("costed")
-    compile_model(keras, model, params, runtime)
+    placement = place(tf, params, runtime)
+    per_replica, batch = batches_of(params, placement.replicas)
+    with placement.scope():  # variables and the optimizer's slots are mirrored on every replica
+        model = build_model(keras, params)
+        events.emit("built")
+        cost = measure_cost(tf, model, runtime, spec.get("cost_cache_dir"))
+        events.emit("costed")
+        compile_model(keras, model, params, runtime)
     data = load_data(model, params)
     auto_windows = params.get("samples_per_epoch") == "auto"
-    batches = make_dataset(tf, data.x_train, data.y_train, params["batch_size"], params["seed"], auto_windows)
-    result = {"device": describe_device(tf),
+    batches = make_dataset(tf, data.x_train, data.y_train, batch, params["seed"], auto_windows)
+    result = {"device": describe_device(tf), "distribution": {"replicas": placement.replicas,
+              "per_replica_batch": per_replica, "global_batch": batch, "cross_device_ops": placement.cross_device_ops},
               "environment": tensorflow_environment(tf) if spec.get("describe_environment") else None}
     events.emit("ready")
     result["dense_pretrain"] = train_dense_first(model, batches, params, events)
     model, pruning_state = prepare_pruning(keras, model, params, runtime, batches.steps_per_epoch)
-    samples_of = (lambda steps: steps * params["batch_size"]) if auto_windows else (lambda steps: len(data.x_train))
+    samples_of = (lambda steps: steps * batch) if auto_windows else (lambda steps: len(data.x_train))
     result["measurement"] = timed_fit(tf, keras, model, batches, spec, events, samples_of, pruning_state is not None)
     result["tf_peak_mb"] = tensorflow_peak_mb(tf)
     export_model, result["pruning"] = finish_pruning(model, pruning_state)
     result["cost"] = cost_with_pruning(cost, result["pruning"])
-    result["eval"] = evaluate(tf, model, data, params["batch_size"])
+    result["eval"] = evaluate(tf, model, data, batch)
     events.emit("evaluated")
     if params.get("measure_sizes"):
         result.update(export_sizes(tf, keras, export_model, data, params["batch_size"], events))
