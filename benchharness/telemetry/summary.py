@@ -141,7 +141,7 @@ def _figures(all_rows: list[dict], start: float | None, end: float | None, sampl
     says why, per figure."""
     if start is None or end is None or end <= start:
         return {"util_mean_pct": None, "util_p90_pct": None, "mem_peak_mb": None, "power_mean_w": None,
-                "energy_j": None, "coverage": None, "energy_coverage": None, "withheld": {}}
+                "energy_j": None, "energy_method": None, "coverage": None, "energy_coverage": None, "withheld": {}}
     metric, groups = METRICS[samples.source], by_device(all_rows)
     util, power = Weighted(groups, metric["util"], _hold(samples, metric["util"])), Weighted(groups, "power_w", samples.hold_s)
     energy, energy_method, energy_coverage = energy_j(all_rows, start, end)
@@ -159,6 +159,7 @@ def _figures(all_rows: list[dict], start: float | None, end: float | None, sampl
             reason = None  # an energy counter is exact between readings: no averaging period applies
         for name in names if reason else ():
             out[name], out["withheld"][name] = None, reason
+    out["energy_method"] = energy_method if out["energy_j"] is not None else None
     return out
 
 
@@ -283,7 +284,6 @@ def summarize(samples: TrialSamples, epochs: list[dict], mem_total_mb: float | N
     steady = epochs[warmup_epochs:]
     start, end = _bounds(steady)
     figures = _figures(rows, start, end, samples)
-    energy, method, _ = energy_j(rows, start, end)
     metric = METRICS[samples.source]
     return {
         "source": samples.source,
@@ -292,7 +292,6 @@ def summarize(samples: TrialSamples, epochs: list[dict], mem_total_mb: float | N
         **_load(samples, start, end),
         "mem_peak_mb": max(_values(rows, metric["mem"]), default=None),
         "mem_total_mb": mem_total_mb,
-        "energy_method": method if figures["energy_j"] is not None else None,
         "samples_per_joule": sum(e["samples"] for e in steady) / figures["energy_j"] if figures["energy_j"] else None,
         "averaging_period_s": samples.period_s,
         "sample_count": len(rows),
@@ -307,7 +306,7 @@ def summarize(samples: TrialSamples, epochs: list[dict], mem_total_mb: float | N
 
 def _epoch_figures(samples: TrialSamples, epoch: dict) -> dict:
     figures = _figures(samples.rows, epoch.get("t_start_monotonic"), epoch.get("t_end_monotonic"), samples)
-    return {"epoch": epoch["epoch"], **{k: v for k, v in figures.items() if k != "energy_coverage"},
+    return {"epoch": epoch["epoch"], **{k: v for k, v in figures.items() if k not in ("energy_coverage", "energy_method")},
             "host_other_cpu_pct": _load(samples, epoch.get("t_start_monotonic"), epoch.get("t_end_monotonic"))["host_other_cpu_pct"]}
 
 
