@@ -492,3 +492,15 @@ def test_throttling_on_one_of_two_gpus_counts_its_share():
     assert throttle["throttled_share"] == pytest.approx(0.5)  # one GPU of two, all the time
     hw = [r | {"clocks_event_reasons": 0x8} for r in rows if r["device"] == "a"]
     assert summarize(samples_of(hw), epochs, None)["throttle"]["hardware"] is True
+
+
+def test_stopping_reads_the_energy_counter_once_more():
+    clock = FakeClock()
+    sampler = FakeNvmlSampler(FakeProfile(), interval_s=10.0, clock=clock)  # the thread reads once, at start
+    sampler.start(os.getpid(), {"batch_size": 128})
+    time.sleep(0.2)
+    clock.t += 0.3  # less than ENERGY_EVERY_S after the thread's reading
+    samples = sampler.stop()
+    energy_rows = [r for r in samples.rows if r.get("energy_mj") is not None]
+    assert [r["t_monotonic"] for r in energy_rows] == [100.0, 100.3]
+    assert energy_j(samples.rows, 100.0, 100.3)[2] == pytest.approx(1.0)  # the window's end is covered

@@ -279,6 +279,21 @@ class NvmlSampler(ThreadedSampler):
             "gpu_other_pids": None if others is None else " ".join(map(str, sorted(others))),
         }
 
+    def stop(self) -> TrialSamples:
+        """Stop, then read each GPU's energy counter once more: with the counter read every
+        ``ENERGY_EVERY_S``, a trial that exits soon after its last epoch would otherwise leave the end
+        of its steady window after the last reading (energy withheld for lack of coverage)."""
+        samples = super().stop()
+        t = self.clock()
+        for dev in (d for d in self.devices if not d["lost"]):
+            try:
+                energy = self.query("energy", "nvmlDeviceGetTotalEnergyConsumption", dev["handle"])
+            except DeviceLost:
+                continue
+            if energy is not None:
+                samples.rows.append({"t_monotonic": t, "device": dev["pci_bus_id"] or dev["uuid"], "energy_mj": energy})
+        return samples
+
     def _energy_mj(self, dev: dict, t: float) -> int | None:
         """The energy counter (mJ), or None between its readings (``ENERGY_EVERY_S``); not a gap."""
         if t - dev.get("energy_read_at", float("-inf")) < ENERGY_EVERY_S:
