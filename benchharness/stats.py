@@ -4,7 +4,8 @@ A *window* is one steady epoch (after warm-up); its figure is throughput in samp
 turns a trial's window figures into an estimate with its uncertainty (`throughput_interval`),
 decides when a trial may stop measuring (`stop_decision`, after BenchmarkDotNet's MaxRelativeError
 stop), tells a non-steady trace from noise (`has_trend`), decides when the warm-up has ended
-(`warmup_settled`), and answers "does a larger batch pay off?" from intervals (`decide`).
+(`warmup_settled`), answers "does a larger batch pay off?" from intervals (`decide`), and says
+whether a change between two runs is one the data support (`ratio_of_trials`, `change_verdict`).
 Style after asv's ``_stats.py``: small functions, documented contracts.
 
 Intervals
@@ -62,6 +63,7 @@ import numpy as np
 __all__ = [
     "Interval", "throughput_interval", "t_quantiles", "use_t_quantiles", "trial_level_interval", "has_trend", "StopRule",
     "stop_decision", "warmup_settled", "Point", "Answer", "decide", "classify", "median_choice",
+    "RatioInterval", "ratio_of_trials", "ratio_of_intervals", "change_verdict",
 ]
 
 # has_trend: below this many windows a halves comparison has too few points per half to test.
@@ -405,3 +407,86 @@ def _undecided_reason(measured: list[Point], status: dict[int, str], range_: tup
     widest = max(measured, key=lambda p: p.interval.half_width_rel)
     return text + (f" (widest interval: batch {widest.batch_size}, +-{widest.interval.half_width_rel:.1%}); "
                    "more repeats or a tighter stop precision would narrow the intervals and separate them")
+
+
+# -- did a change make it slower? (benchharness compare) -------------------------------------------
+
+# compare: the one-sided level of the trial-level test; its interval is the two-sided 90 % one.
+COMPARE_CONFIDENCE = 0.90
+
+
+@dataclass(frozen=True)
+class RatioInterval:
+    """head / base with its interval. ``method``: "trials" (Welch t over the trials' log figures),
+    "intervals" (the two sides' own intervals, ends over opposite ends), "exact" (no spread on
+    either side: the interval is the ratio itself)."""
+
+    ratio: float
+    low: float
+    high: float
+    method: str
+
+
+def ratio_of_trials(base: Sequence[float], head: Sequence[float],
+                    confidence: float = COMPARE_CONFIDENCE) -> RatioInterval:
+    """The ratio of geometric means head / base with its Welch t interval on the log scale, each
+    trial (process) one sample: two or more figures per side, all finite and > 0 (ValueError else).
+
+    Logs, because a change is a factor and a process's noise is a share of its figure. Welch,
+    because a change (a heavier model) may change the spread too. A side whose figures are all equal
+    adds no spread; with both such the interval is the ratio itself (an exact figure, e.g. bytes)."""
+    x, y = np.log(_figures(base)), np.log(_figures(head))
+    if x.size < 2 or y.size < 2:
+        raise ValueError("ratio_of_trials needs two or more figures per side")
+    d = float(y.mean() - x.mean())
+    vx, vy = float(x.var(ddof=1)) / x.size, float(y.var(ddof=1)) / y.size
+    if vx + vy <= 0:
+        return RatioInterval(math.exp(d), math.exp(d), math.exp(d), "exact")
+    dof = (vx + vy) ** 2 / sum(v * v / (n - 1) for v, n in ((vx, x.size), (vy, y.size)) if v > 0)
+    half = _t_quantile_real(confidence, dof) * math.sqrt(vx + vy)
+    return RatioInterval(math.exp(d), math.exp(d - half), math.exp(d + half), "trials")
+
+
+def _t_quantile_real(confidence: float, dof: float) -> float:
+    """The two-sided Student t quantile for a real number of degrees of freedom (Welch's)."""
+    from scipy import stats as sps
+
+    return float(sps.t.ppf(0.5 + confidence / 2, dof))
+
+
+def ratio_of_intervals(base: Interval, head: Interval) -> RatioInterval:
+    """head / base from each side's own interval (one trial's windows, or a point's repeats): the
+    ratio of the figures, with the conservative interval ``[head.low / base.high, head.high / base.low]``.
+    It lies beyond 1 exactly when the two intervals do not overlap: asv's fallback for too few
+    samples, and it adds the half-widths where a test would combine them in quadrature, because a
+    within-trial interval is narrower than the truth."""
+    if base.median <= 0 or head.median <= 0:
+        raise ValueError("ratio_of_intervals needs figures > 0")
+    high = head.high / base.low if base.low > 0 else math.inf  # a base interval reaching 0 bounds nothing
+    return RatioInterval(head.median / base.median, max(head.low, 0.0) / base.high, high, "intervals")
+
+
+BETTER, WORSE, SAME, NOISE = "better", "worse", "same", "noise"
+
+
+def change_verdict(change: RatioInterval | None, ratio: float, higher_is_better: bool, threshold: float) -> str:
+    """``worse`` or ``better`` when the ratio is past ``1 -+ threshold`` on that side and its interval
+    lies entirely on that side of 1 (the data support a change); ``noise`` when the ratio is past
+    the threshold but the interval reaches 1, or there is no interval; ``same`` within the threshold.
+
+    ``change`` None: no interval (one trial without one on a side); ``ratio`` is then the figures'."""
+    good = ratio if higher_is_better else 1 / ratio
+    if (1 - threshold) < good < 1 / (1 - threshold):
+        return SAME
+    if change is None:
+        return NOISE
+    low, high = (change.low, change.high) if higher_is_better else (_inverse(change.high), _inverse(change.low))
+    if good <= 1 - threshold and high < 1:
+        return WORSE
+    if good >= 1 / (1 - threshold) and low > 1:
+        return BETTER
+    return NOISE
+
+
+def _inverse(value: float) -> float:
+    return math.inf if value <= 0 else 1 / value
