@@ -1,9 +1,10 @@
 """Command line: wires the stages together and nothing else.
 
-Exit codes: 0 every trial ok or oom; 1 a trial failed or timed out; 2 invalid input, or an output
-location that cannot be written (a full disk): one line; 3 internal error (a bug: one line, the
-traceback in a crash log); 130 interrupted by Ctrl-C, SIGTERM or SIGHUP (finished records kept,
-resumable).
+Exit codes: 0 every trial ok or oom; 1 a trial failed or timed out (``compare``, ``run --baseline``:
+or a regression past the threshold that the statistics support); 2 invalid input, two runs that
+cannot be compared (another device model), or an output location that cannot be written (a full
+disk): one line; 3 internal error (a bug: one line, the traceback in a crash log); 130 interrupted
+by Ctrl-C, SIGTERM or SIGHUP (finished records kept, resumable).
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("scenarios", metavar="SCENARIO.yaml", nargs="+")
     _add_allow_large_plan(validate)
     _add_report(verbs)
+    _add_compare(verbs)
+    _add_export(verbs)
     schema = verbs.add_parser("schema", help="print the JSON Schema of a trial record or of run.json",
                               description=("Print the JSON Schema (draft 2020-12) of one line of trials.jsonl "
                                            "(trial-record) or of run.json (run); docs/schema/ holds the same files."))
@@ -98,6 +101,53 @@ def _add_run(verbs) -> None:
     run.add_argument("--allow-different-host", action="store_true",
                      help="with --resume: accept a run started on another host or GPU model (the device is "
                           "probed again; the run then mixes two machines' measurements)")
+    run.add_argument("--baseline", metavar="RUN_DIR", type=Path,
+                     help="after the run, compare it with this run directory (checked before any trial runs); "
+                          "the exit code is compare's: 1 on a regression, 2 if incomparable")
+    _add_compare_options(run, "with --baseline: ")
+
+
+def _add_compare_options(parser, prefix: str = "") -> None:
+    parser.add_argument("--threshold", type=_fraction, metavar="FRACTION",
+                        help=f"{prefix}a change counts past this fraction (default 0.05): worse when the throughput "
+                             "falls below 1 - FRACTION of the base (or a lower-is-better figure rises past "
+                             "1 / (1 - FRACTION)) and the statistics support it")
+    parser.add_argument("--allow-different-device", action="store_true",
+                        help=f"{prefix}compare runs that trained on different device models (otherwise exit 2)")
+    parser.add_argument("--ignore-param", metavar="KEY", action="append", default=[],
+                        help=f"{prefix}match points without this parameter (e.g. model, to compare two models "
+                             "batch size by batch size); repeatable")
+
+
+def _add_compare(verbs) -> None:
+    compare = verbs.add_parser("compare", help="compare two runs point by point; exit 1 on a regression", description=(
+        "Match the trials of two run directories by their parameters and give, per point and metric, base, head, "
+        "their ratio and a verdict (better, worse, same, noise, new, gone). Exit 0: no regression; 1: a regression "
+        "past the threshold that the statistics support; 2: incomparable (another device model) or invalid input."))
+    compare.add_argument("base", metavar="BASE_RUN", type=Path, help="the run directory to compare against")
+    compare.add_argument("head", metavar="HEAD_RUN", type=Path, help="the run directory of the change")
+    compare.add_argument("--format", choices=("text", "md", "html"), default="text",
+                         help="text: for a terminal or CI log (default); md: a pull-request comment; html: the report "
+                              "of both runs with the comparison first")
+    compare.add_argument("-o", "--output", metavar="FILE", type=Path,
+                         help="write to FILE (text and md print to stdout without it; html defaults to "
+                              "reports/<head>-vs-<base>.html)")
+    _add_compare_options(compare)
+
+
+def _add_export(verbs) -> None:
+    export = verbs.add_parser("export", help="export a run directory as flat tables (CSV, Parquet) or MLflow runs",
+                              description=("csv/parquet: trials.<ext> (one row per trial) and epochs.<ext> (one row "
+                                           "per epoch) in a folder; mlflow: one MLflow run per trial under a parent "
+                                           "run that holds the HTML report (needs the mlflow extra)."))
+    export.add_argument("run_dir", metavar="RUN_DIR", type=Path)
+    export.add_argument("--to", choices=("csv", "parquet", "mlflow"), required=True, help="what to export to")
+    export.add_argument("-o", "--output", metavar="DIR", type=Path,
+                        help="csv/parquet: the folder for the tables (default: exports/<run dir name>/)")
+    export.add_argument("--tracking-uri", metavar="URI",
+                        help="mlflow: the tracking URI (default: the file store ./mlruns)")
+    export.add_argument("--experiment", metavar="NAME",
+                        help="mlflow: the experiment (default: the scenario's name)")
 
 
 def _add_report(verbs) -> None:
@@ -121,8 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     args = None
     try:
         args = build_parser().parse_args(argv)
-        return {"run": cmd_run, "validate": cmd_validate, "report": cmd_report, "schema": cmd_schema,
-                "models": cmd_models}[args.verb](args)
+        return {"run": cmd_run, "validate": cmd_validate, "report": cmd_report, "compare": cmd_compare,
+                "export": cmd_export, "schema": cmd_schema, "models": cmd_models}[args.verb](args)
     except UserError as exc:
         for line in exc.lines:
             say(err, line)
@@ -214,6 +264,7 @@ def cmd_run(args) -> int:
     loaded, plan = load_plan(args.scenario, args.allow_large_plan)
     print_warnings(plan)
     trials = plan.trials
+    baseline = _baseline(args)  # a bad baseline is refused before any trial runs
     if args.dry_run:
         print_plan(loaded, trials)
         return EXIT_OK
@@ -247,7 +298,43 @@ def cmd_run(args) -> int:
     if report_path:
         say(out, f"report: {report_path}")
     bad = [r for r in records if r["status"] in ("failed", "timeout")]
-    return EXIT_TRIAL_FAILED if bad else EXIT_OK
+    code = EXIT_TRIAL_FAILED if bad else EXIT_OK
+    return code if baseline is None else _compare_with_baseline(args, baseline, run.path, code)
+
+
+def _compare_options(args):
+    from benchharness.compare import DEFAULT_THRESHOLD, CompareOptions
+
+    threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
+    return CompareOptions(threshold, tuple(args.ignore_param), args.allow_different_device)
+
+
+def _baseline(args):
+    """The ``--baseline`` run, read and validated now (exit 2 before any trial runs), or None."""
+    if args.baseline is None:
+        given = [flag for flag, value in (("--threshold", args.threshold is not None), ("--ignore-param", args.ignore_param),
+                                          ("--allow-different-device", args.allow_different_device)) if value]
+        if given:
+            raise UserError(f"benchharness: {given[0]} applies to --baseline RUN_DIR only (see --help)")
+        return None
+    from benchharness.compare import load_run
+
+    return load_run(args.baseline)
+
+
+def _compare_with_baseline(args, baseline, run_dir: Path, trials_code: int) -> int:
+    """Compare the finished run with its baseline; compare's code decides, but a failed trial's 1
+    stays 1, and an incomparable pair (or a run without records) is 2."""
+    from benchharness.compare import compare_runs, load_run
+    from benchharness.report.comparison import text_lines
+
+    say(out, "")
+    comparison = compare_runs(baseline, load_run(run_dir), _compare_options(args))
+    for line in text_lines(comparison):
+        say(out, line)
+    if comparison.incomparable:
+        return EXIT_USAGE
+    return max(trials_code, comparison.exit_code)
 
 
 def _stopped(run, trials, resume_cmd: str, why: str, code: int) -> int:
@@ -258,12 +345,12 @@ def _stopped(run, trials, resume_cmd: str, why: str, code: int) -> int:
     return code
 
 
-def default_report_path(run_dir: Path, fmt: str, others: list[Path] = ()) -> Path:
-    """``reports/<run dir name>.<fmt>`` under the current directory; where that lands inside a run
-    directory (``report .`` from inside one), ``reports/`` beside the outermost such run directory
-    instead: a run directory holds only what its run wrote."""
+def default_report_path(run_dir: Path, fmt: str, others: list[Path] = (), stem: str | None = None) -> Path:
+    """``reports/<run dir name>.<fmt>`` (or ``<stem>.<fmt>``) under the current directory; where that
+    lands inside a run directory (``report .`` from inside one), ``reports/`` beside the outermost
+    such run directory instead: a run directory holds only what its run wrote."""
     run_dir = Path(run_dir).resolve()
-    name = f"{run_dir.name or 'report'}.{fmt}"
+    name = f"{stem or run_dir.name or 'report'}.{fmt}"
     path = Path("reports") / name
     inside = [d for d in (run_dir, *(Path(o).resolve() for o in others)) if path.resolve().is_relative_to(d)]
     return min(inside, key=lambda d: len(d.parts)).parent / "reports" / name if inside else path
@@ -313,6 +400,91 @@ def _report_json(args) -> int:
     except OSError as exc:
         raise UserError(f"{args.output}: cannot write the answers ({exc.strerror})") from None
     say(out, f"answers: {args.output}")
+    return EXIT_OK
+
+
+# -- compare / export ---------------------------------------------------------------------------
+
+
+def cmd_compare(args) -> int:
+    from benchharness.compare import compare_paths
+    from benchharness.report import markdown
+    from benchharness.report.comparison import text_lines
+
+    options = _compare_options(args)
+    if args.format == "html":
+        return _compare_html(args, options)
+    comparison = compare_paths(args.base, args.head, options)
+    lines = text_lines(comparison)
+    text = markdown(comparison) if args.format == "md" else "\n".join(lines) + "\n"
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        _write_output(args.output, text, "the comparison")
+        say(out, f"comparison: {args.output}")
+        say(out, lines[-1])
+    if comparison.incomparable and (args.output is not None or args.format != "text"):
+        say(err, comparison.incomparable)  # the text on stdout says it already
+    return comparison.exit_code
+
+
+def _compare_html(args, options) -> int:
+    """The report of both runs with the comparison first; prints its path and the result line."""
+    from benchharness.report import render_comparison
+    from benchharness.report.comparison import text_lines
+
+    output = args.output or default_report_path(args.head, "html", [args.base],
+                                                stem=f"{Path(args.head).resolve().name}-vs-{Path(args.base).resolve().name}")
+    path, comparison = render_comparison(args.base, args.head, output, options)
+    say(out, f"report: {path}")
+    say(out, text_lines(comparison)[-1])
+    if comparison.incomparable:
+        say(err, comparison.incomparable)
+    return comparison.exit_code
+
+
+def _write_output(path: Path, text: str, what: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write {what} ({exc.strerror})") from None
+
+
+def cmd_export(args) -> int:
+    from benchharness.compare import load_run
+
+    run = load_run(args.run_dir)
+    if args.to == "mlflow":
+        return _export_mlflow(args, run)
+    if args.tracking_uri or args.experiment:
+        raise UserError("benchharness: --tracking-uri and --experiment apply to --to mlflow only (see --help)")
+    from benchharness.exports.tables import write_tables
+
+    folder = args.output or Path("exports") / run.name
+    try:
+        paths = write_tables(run.records, folder, args.to)
+    except OSError as exc:
+        raise UserError(f"{folder}: cannot write the tables ({exc.strerror})") from None
+    for path in paths:
+        say(out, f"{args.to}: {path}")
+    return EXIT_OK
+
+
+def _export_mlflow(args, run) -> int:
+    """MLflow runs, with the run's HTML report (rendered to a temporary file) on the parent run."""
+    import tempfile
+
+    from benchharness.exports.mlflow_runs import export_mlflow
+    from benchharness.report import render
+
+    if args.output is not None:
+        raise UserError("benchharness: -o applies to --to csv|parquet; MLflow takes --tracking-uri (see --help)")
+    with tempfile.TemporaryDirectory(prefix="benchharness-export-") as tmp:
+        report = render([run.path], Path(tmp) / f"{run.name}.html")
+        done = export_mlflow(run.path, run.info, run.records, report, args.tracking_uri, args.experiment)
+    say(out, f"mlflow: {done.trial_runs} trial run(s) under run {done.parent_run_id} in experiment "
+             f"{done.experiment!r} at {done.tracking_uri}")
     return EXIT_OK
 
 

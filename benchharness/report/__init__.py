@@ -28,6 +28,7 @@ from benchharness import __version__
 from benchharness.analyze import MEMORY_LABELS, curve_groups, recommend, scaling_curves
 from benchharness.atomic import write_text_atomically
 from benchharness.errors import UserError
+from benchharness.report.comparison import comparison_context
 from benchharness.store import RunDir
 
 MAX_TIMELINES = 12  # more panels make the page slow to read and to render; the table has them all
@@ -281,7 +282,9 @@ def _environment_jinja() -> Environment:
 def render(paths: list[Path], out: Path, fmt: str = "html", tolerance: float = 0.05,
            on_loaded=lambda runs: None) -> Path:
     """Render the report of ``paths`` (run directories) into ``out``; returns ``out``.
-    ``on_loaded(runs)`` is called once every run has been read and validated (progress).
+    ``on_loaded(runs)`` is called once every run has been read and validated (progress). The HTML
+    report of exactly two runs begins with their comparison (the first is the base), with
+    ``compare``'s default options.
 
     Raises UserError for a path that is not a run directory or an unwritable output.
     """
@@ -290,8 +293,38 @@ def render(paths: list[Path], out: Path, fmt: str = "html", tolerance: float = 0
     if not any(run.records for run in runs):
         raise UserError(f"{paths[0]}: no trial records yet (trials.jsonl is empty)")
     context = build_context(runs, tolerance, charts=fmt == "html")
-    template = _environment_jinja().get_template("report.html.j2" if fmt == "html" else "report.md.j2")
-    text = template.render(**context)
+    if fmt == "html" and len(runs) == 2 and all(run.records for run in runs):
+        context["comparison"] = comparison_context(compare_loaded(runs))
+    return _write(out, "report.html.j2" if fmt == "html" else "report.md.j2", context)
+
+
+def compare_loaded(runs: list[LoadedRun], options=None):
+    """``compare.compare_runs`` of two loaded runs (the first is the base)."""
+    from benchharness.compare import CompareOptions, RunData, compare_runs
+
+    base, head = (RunData(run.run.path, run.info, run.records) for run in runs)
+    return compare_runs(base, head, options or CompareOptions())
+
+
+def render_comparison(base: Path, head: Path, out: Path, options) -> tuple[Path, object]:
+    """The HTML report of both runs with their comparison (``compare --format html``); returns the
+    path and the ``compare.Comparison``. Raises UserError like ``render``, or for a run with no records."""
+    runs = load_runs([base, head])
+    for run in runs:
+        if not run.records:
+            raise UserError(f"{run.run.trials_path}: no trial records yet; nothing to compare")
+    comparison = compare_loaded(runs, options)
+    context = build_context(runs, 0.05, charts=True) | {"comparison": comparison_context(comparison)}
+    return _write(out, "report.html.j2", context), comparison
+
+
+def markdown(comparison) -> str:
+    """A comparison as a Markdown pull-request comment (``compare --format md``)."""
+    return _environment_jinja().get_template("compare.md.j2").render(**comparison_context(comparison))
+
+
+def _write(out: Path, template_name: str, context: dict) -> Path:
+    text = _environment_jinja().get_template(template_name).render(**context)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomically(out, text)  # an interrupted render leaves the old report or none, never half

@@ -127,7 +127,11 @@ def environment_lines(c: dict) -> list[str]:
         return [f"environment: no differences (device {c['device']})"]
     width = max(len(r.field) for r in c["differences"])
     return [f"environment: {len(c['differences'])} difference(s)",
-            *(f"  {r.field.ljust(width)}  {r.base}  ->  {r.head}" for r in c["differences"])]
+            *(f"  {r.field.ljust(width)}  {_shown(r.base)}  ->  {_shown(r.head)}" for r in c["differences"])]
+
+
+def _shown(value: str | None) -> str:
+    return "–" if value is None else value
 
 
 def recommendation_text(change) -> str:

@@ -71,9 +71,11 @@ def write_run(parent, name: str, records: list, info: dict | None = None) -> Run
 
 
 def synthetic_run(parent, name: str, rng: np.random.Generator, truth: dict[int, float], repeats: int = 3,
-                  windows: int = 8, noise: float = 0.05, process_noise: float = 0.0, info: dict | None = None) -> RunDir:
-    """A run of ``truth`` (batch size -> samples/s), its repeats in rounds as ``order: interleaved``
-    runs them, each trial's windows drawn as the module docstring says."""
-    records = [trial_record(point_params(batch), repeat, window_seconds(rng, sps, windows, noise, process_noise))
+                  windows: int = 8, noise: float = 0.05, process_noise: float = 0.0,
+                  device_name: str = "AMD EPYC", tensorflow: str = "2.21.0") -> RunDir:
+    """A run of ``truth`` (batch size -> samples/s) on ``device_name``, its repeats in rounds as
+    ``order: interleaved`` runs them, each trial's windows drawn as the module docstring says."""
+    records = [trial_record(point_params(batch), repeat, window_seconds(rng, sps, windows, noise, process_noise),
+                            device_name=device_name)
                for repeat in range(repeats) for batch, sps in truth.items()]
-    return write_run(parent, name, records, info)
+    return write_run(parent, name, records, run_info(name, device_name, tensorflow))
