@@ -46,3 +46,12 @@ def bracket_error_model(params):
     written, never read as markup (a closing tag that matches nothing makes rich raise)."""
     raise ValueError("Input 0 of layer 'dense' is incompatible with the layer: expected shape=[/batch, 28, 28], "
                      "found [red]shape=(None, 784)[/red] [/x] [bold]")
+
+
+def wide_mlp(params):
+    """``tiny_mlp`` made about 60 times heavier (two 1024-unit layers): a slower model for comparisons."""
+    import tf_keras as keras
+
+    return keras.Sequential([keras.layers.InputLayer(input_shape=(28, 28)), keras.layers.Flatten(),
+                             keras.layers.Dense(1024, activation="relu"), keras.layers.Dense(1024, activation="relu"),
+                             keras.layers.Dense(10)])

@@ -15,6 +15,7 @@ import numpy as np
 from benchharness.assemble import RunContext, WorkerRun
 from benchharness.assemble import build_record
 from benchharness.plan import Trial, trial_id
+from benchharness.record import TrialRecord
 from benchharness.store import RunDir
 
 from .records import worker_events
@@ -64,9 +65,10 @@ def window_seconds(rng: np.random.Generator, truth_sps: float, windows: int, noi
 
 
 def write_run(parent, name: str, records: list, info: dict | None = None) -> RunDir:
+    """A run directory holding ``records`` (``TrialRecord``s, or dicts as a run directory gives them)."""
     run = RunDir.create(parent, name, info or run_info(name))
     for record in records:
-        run.append_record(record)
+        run.append_record(record if isinstance(record, TrialRecord) else TrialRecord.model_validate(record))
     return run
 
 
