@@ -140,7 +140,8 @@ def _add_export(verbs) -> None:
                               description=("csv/parquet: trials.<ext> (one row per trial) and epochs.<ext> (one row "
                                            "per epoch) in a folder; mlflow: one MLflow run per trial under a parent "
                                            "run that holds the HTML report (needs the mlflow extra)."))
-    export.add_argument("run_dir", metavar="RUN_DIR", type=Path)
+    # not ``run_dir``: that attribute is where a crash log goes, and a run directory holds only its run's files
+    export.add_argument("source", metavar="RUN_DIR", type=Path, help="the run directory to export")
     export.add_argument("--to", choices=("csv", "parquet", "mlflow"), required=True, help="what to export to")
     export.add_argument("-o", "--output", metavar="DIR", type=Path,
                         help="csv/parquet: the folder for the tables (default: exports/<run dir name>/)")
@@ -454,7 +455,7 @@ def _write_output(path: Path, text: str, what: str) -> None:
 def cmd_export(args) -> int:
     from benchharness.compare import load_run
 
-    run = load_run(args.run_dir)
+    run = load_run(args.source)
     if args.to == "mlflow":
         return _export_mlflow(args, run)
     if args.tracking_uri or args.experiment:
@@ -475,11 +476,12 @@ def _export_mlflow(args, run) -> int:
     """MLflow runs, with the run's HTML report (rendered to a temporary file) on the parent run."""
     import tempfile
 
-    from benchharness.exports.mlflow_runs import export_mlflow
+    from benchharness.exports.mlflow_runs import export_mlflow, require_mlflow
     from benchharness.report import render
 
     if args.output is not None:
         raise UserError("benchharness: -o applies to --to csv|parquet; MLflow takes --tracking-uri (see --help)")
+    require_mlflow()  # before rendering the report
     with tempfile.TemporaryDirectory(prefix="benchharness-export-") as tmp:
         report = render([run.path], Path(tmp) / f"{run.name}.html")
         done = export_mlflow(run.path, run.info, run.records, report, args.tracking_uri, args.experiment)

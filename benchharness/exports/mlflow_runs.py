@@ -54,13 +54,20 @@ def default_tracking_uri() -> str:
     return (Path.cwd() / "mlruns").as_uri()
 
 
-def _client(tracking_uri: str):
-    """MLflow's client for ``tracking_uri``. Raises ``UserError`` without MLflow."""
+def require_mlflow() -> None:
+    """Raises ``UserError`` with the pip command when MLflow is not installed."""
     try:
-        from mlflow.tracking import MlflowClient
+        import mlflow.tracking  # noqa: F401
     except ImportError:
         raise UserError("export --to mlflow needs MLflow: pip install 'benchharness[mlflow]' "
                         "(or pip install mlflow-skinny)") from None
+
+
+def _client(tracking_uri: str):
+    """MLflow's client for ``tracking_uri``. Raises ``UserError`` without MLflow."""
+    require_mlflow()
+    from mlflow.tracking import MlflowClient
+
     if tracking_uri.startswith("file:") or "://" not in tracking_uri:
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # see the module docstring
     return MlflowClient(tracking_uri=tracking_uri)
