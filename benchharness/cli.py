@@ -292,15 +292,20 @@ def cmd_run(args) -> int:
             raise
         say(err, unusable_output_line(exc))
         return _stopped(run, trials, resume_cmd, "Stopped: fix that, then resume", EXIT_USAGE)
+    return _finished(args, run.path, records, trials, baseline)
+
+
+def _finished(args, run_dir: Path, records: list[dict], trials, baseline) -> int:
+    """A sweep that ended by itself: the summary, the report, the comparison with the baseline."""
     print_summary(records, trials)
     print_answers(records)
-    report_path = None if args.no_report else _report_after_run(run.path)
-    say(out, f"run directory: {run.path}")
+    report_path = None if args.no_report else _report_after_run(run_dir)
+    say(out, f"run directory: {run_dir}")
     if report_path:
         say(out, f"report: {report_path}")
     bad = [r for r in records if r["status"] in ("failed", "timeout")]
     code = EXIT_TRIAL_FAILED if bad else EXIT_OK
-    return code if baseline is None else _compare_with_baseline(args, baseline, run.path, code)
+    return code if baseline is None else _compare_with_baseline(args, baseline, run_dir, code)
 
 
 def _compare_options(args):

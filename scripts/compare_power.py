@@ -10,8 +10,8 @@ detection case): the share of A/A pairs with at least one ``worse`` point, the s
 slowed point is ``worse``, and the chance that a batch of 20 pairs meets the calibration test's
 bounds (A/A at most 1 of 20 flagged; at least 19 of 20 slowed points detected).
 
-    python scripts/compare_power.py            # the table in docs/design.md (about a minute)
-    python scripts/compare_power.py --pairs 2000
+    python scripts/compare_power.py                  # the table in docs/design.md (about 40 s)
+    python scripts/compare_power.py --points 10      # the pair's false-positive rate grows with its points
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def rates(rng, setting, points: int, pairs: int, threshold: float, slowdown: flo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=4000)
+    parser.add_argument("--pairs", type=int, default=2000)
     parser.add_argument("--points", type=int, default=3)
     parser.add_argument("--threshold", type=float, default=0.05)
     parser.add_argument("--slowdown", type=float, default=1.10, help="epoch time x this on the slowed point")
