@@ -48,6 +48,15 @@ The pays-off rule (`decide`)
     Points with no interval (OOM, failed) take no part in the comparison; a failed batch below the
     recommended one is named in the reason. One measured point is decided only if it is the sole
     point of the curve: with other points failed there is nothing to compare it with.
+
+The change rule (`change_verdict`, for ``benchharness compare``)
+    A change between two runs is a ratio head / base with an interval: over the trials (each process
+    one sample) a Welch t interval on the log scale at 90 % (`ratio_of_trials`: a one-sided test at
+    5 %), or from each side's own interval where a side has one trial (`ratio_of_intervals`). It is
+    *worse* only when the ratio is past the threshold and its interval lies entirely beyond 1; past
+    the threshold with an interval that reaches 1 it is *noise*. The threshold does most of the
+    work against false positives: at 5 % window noise, 8 windows and 3 repeats an unchanged point is
+    flagged about 0.13 % of the time and a 10 % slowdown found 99 % (docs/design.md, "Comparing runs").
 """
 
 from __future__ import annotations
