@@ -270,14 +270,14 @@ def _geomean(values: list[float]) -> float:
 def _side_interval(metric: Metric, values: list[tuple[float, dict]]) -> stats.Interval | None:
     if len(values) >= 2:
         return stats.trial_level_interval([v for v, _ in values])
-    if metric.exact:
-        return stats.Interval(values[0][0], values[0][0], values[0][0], values[0][0], 1, None)
     return metric.interval(values[0][1]) if metric.interval else None
 
 
 def _change(metric: Metric, base: list[tuple[float, dict]], head: list[tuple[float, dict]]):
     """(base figure, head figure, the ratio's interval or None)."""
     b, h = [v for v, _ in base], [v for v, _ in head]
+    if metric.exact and len(set(b)) == len(set(h)) == 1:  # bytes of a file: one trial tells it
+        return b[0], h[0], stats.RatioInterval(h[0] / b[0], h[0] / b[0], h[0] / b[0], "exact")
     if len(b) >= 2 and len(h) >= 2:
         return _geomean(b), _geomean(h), stats.ratio_of_trials(b, h)
     bi, hi = _side_interval(metric, base), _side_interval(metric, head)
@@ -470,8 +470,9 @@ def compare_runs(base: RunData, head: RunData, options: CompareOptions = Compare
         return cmp
     cmp.points = compare_points(base.records, head.records, options)
     if not cmp.matched:
-        cmp.incomparable = (f"{head.path}: no point of the head run matches one of the base run (their parameters "
-                            "differ; --ignore-param KEY matches points without KEY)")
+        differ = ", ".join(differing_params(base.records, head.records, options.ignore)) or "none"
+        cmp.incomparable = (f"{head.path}: no point of the head run matches one of the base run (parameters whose "
+                            f"values differ: {differ}; --ignore-param KEY matches points without KEY)")
         return cmp
     cmp.recommendations = recommendation_changes(base.records, head.records, options.ignore)
     return cmp
@@ -483,6 +484,17 @@ def compare_points(base: list[dict], head: list[dict], options: CompareOptions) 
     keys = list(dict.fromkeys([*a, *b]))
     names = varying_keys(keys)
     return [compare_point(point_label(key, names), a.get(key, []), b.get(key, []), options.threshold) for key in keys]
+
+
+def differing_params(base: list[dict], head: list[dict], ignore: tuple[str, ...]) -> list[str]:
+    """The parameters whose sets of values differ between the runs (what keeps points apart)."""
+    values = [{} for _ in range(2)]
+    for side, records in zip(values, (base, head)):
+        for record in records:
+            for key, value in record["params"].items():
+                side.setdefault(key, set()).add(repr(value))
+    keys = dict.fromkeys([*values[0], *values[1]])
+    return [k for k in keys if k not in ignore and values[0].get(k) != values[1].get(k)]
 
 
 def ignored_values(base: RunData, head: RunData, ignore: tuple[str, ...]) -> list[EnvRow]:

@@ -176,6 +176,22 @@ def test_one_trial_a_point_uses_its_windows_interval(tmp_path):
     assert rows["batch_size=64"].verdict in ("noise", "same") and rows["batch_size=64"].low < 1 < rows["batch_size=64"].high
 
 
+def test_model_sizes_are_exact_so_one_trial_tells_a_bigger_model(tmp_path):
+    rng = np.random.default_rng(9)
+
+    def run(name: str, keras_zip: int):
+        sizes = {"keras_bytes": 90_000, "keras_zip_bytes": keras_zip, "tflite_bytes": 80_000, "tflite_zip_bytes": 70_000,
+                 "tflite_quant_bytes": 20_000, "tflite_quant_zip_bytes": 15_000}
+        records = [trial_record(point_params(b), 0, window_seconds(rng, s, 8, 0.05), sizes=sizes) for b, s in TRUTH.items()]
+        return write_run(tmp_path, name, records, run_info(name))
+
+    cmp = compare_paths(run("base", 50_000).path, run("head", 56_000).path)
+    rows = {row.metric.name: row for row in cmp.points[0].rows}
+    assert rows["keras_zip_bytes"].verdict == "worse" and rows["keras_zip_bytes"].method == "exact"
+    assert rows["keras_zip_bytes"].ratio == pytest.approx(1.12) and rows["tflite_zip_bytes"].verdict == "same"
+    assert cmp.exit_code == 1 and len(cmp.regressions) == 3
+
+
 def test_new_and_gone_points_are_named_and_no_regression(tmp_path):
     rng = np.random.default_rng(4)
     base = synthetic_run(tmp_path, "base", rng, TRUTH)
@@ -192,7 +208,8 @@ def test_another_model_matches_only_when_its_parameter_is_ignored(tmp_path, caps
     records = [trial_record(point_params(b, model="heavy.py:build"), repeat, window_seconds(rng, s / 2, 8, 0.05))
                for repeat in range(3) for b, s in TRUTH.items()]
     head = write_run(tmp_path, "heavy", records, run_info("heavy"))
-    assert compare_paths(base.path, head.path).incomparable.endswith("--ignore-param KEY matches points without KEY)")
+    assert compare_paths(base.path, head.path).incomparable.endswith(
+        "(parameters whose values differ: model; --ignore-param KEY matches points without KEY)")
     assert main(["compare", str(base.path), str(head.path), "--ignore-param", "model"]) == 1
     out = capsys.readouterr().out
     assert "matched without model: base tutorial_cnn, head heavy.py:build" in out
