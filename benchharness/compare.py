@@ -153,15 +153,25 @@ class EnvRow:
         return self.base != self.head
 
 
+def _mapping(value) -> dict:
+    """run.json's ``environment`` is free-form: a part that is not a mapping counts as missing."""
+    return value if isinstance(value, dict) else {}
+
+
+def _gpus(environment: dict) -> list[dict]:
+    gpus = environment.get("gpus")
+    return [g for g in gpus if isinstance(g, dict)] if isinstance(gpus, list) else []
+
+
 def trained_on(info: dict, records: list[dict]) -> str:
     """The device model the trials trained on: the records' devices (kind and name), else run.json's
     GPUs, else its CPU. What makes two runs' figures comparable at all."""
     devices = sorted({f"{d['kind']}: {d['name']}" for r in records if (d := r.get("device"))})
     if devices:
         return ", ".join(devices)
-    environment = info.get("environment") or {}
-    gpus = sorted({f"gpu: {g.get('name')}" for g in environment.get("gpus") or []})
-    return ", ".join(gpus) or f"cpu: {(environment.get('cpu') or {}).get('model')}"
+    environment = _mapping(info.get("environment"))
+    gpus = sorted({f"gpu: {g.get('name')}" for g in _gpus(environment)})
+    return ", ".join(gpus) or f"cpu: {_mapping(environment.get('cpu')).get('model')}"
 
 
 def _joined(values) -> str | None:
@@ -170,9 +180,9 @@ def _joined(values) -> str | None:
 
 
 def _software(environment: dict) -> dict[str, str | None]:
-    tf = environment.get("tensorflow") or {}
-    build = tf.get("cuda_build") or {}
-    packages = environment.get("packages") or {}
+    tf = _mapping(environment.get("tensorflow"))
+    build = _mapping(tf.get("cuda_build"))
+    packages = _mapping(environment.get("packages"))
     cuda = build.get("cuda_version") if build.get("is_cuda_build") else "none (not a CUDA build)"
     return {"CUDA (TensorFlow build)": cuda if tf else None,
             "cuDNN (TensorFlow build)": build.get("cudnn_version") if build.get("is_cuda_build") else None,
@@ -185,9 +195,9 @@ def _software(environment: dict) -> dict[str, str | None]:
 def fingerprint(info: dict, records: list[dict]) -> dict[str, str | None]:
     """What the figures depend on, in the order shown: device, driver, CUDA/cuDNN, the framework's
     versions, the CPU, the host, and the scenario's runtime settings (``runtime.xla``...)."""
-    environment = info.get("environment") or {}
-    gpus = environment.get("gpus") or []
-    cpu = environment.get("cpu") or {}
+    environment = _mapping(info.get("environment"))
+    gpus = _gpus(environment)
+    cpu = _mapping(environment.get("cpu"))
     counts = {d.get("count") for r in records if (d := r.get("device")) and d.get("kind") == "gpu"}
     out = {"device": trained_on(info, records), "GPUs visible to TensorFlow": _joined(counts),
            "GPUs (NVML)": _joined(g.get("name") for g in gpus), "GPU driver": _joined(g.get("driver") for g in gpus)}
@@ -195,7 +205,7 @@ def fingerprint(info: dict, records: list[dict]) -> dict[str, str | None]:
     out |= {"CPU": cpu.get("model"), "CPU cores (logical/physical)":
             f"{cpu.get('logical_cores')}/{cpu.get('physical_cores')}" if cpu else None,
             "host": environment.get("host"), "Python": environment.get("python"), "benchharness": info.get("benchharness")}
-    runtime = ((info.get("scenario") or {}).get("resolved") or {}).get("runtime") or {}
+    runtime = _mapping(_mapping(_mapping(info.get("scenario")).get("resolved")).get("runtime"))
     return out | {f"runtime.{key}": _plain(value) for key, value in sorted(runtime.items())}
 
 

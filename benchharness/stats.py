@@ -485,7 +485,7 @@ def change_verdict(change: RatioInterval | None, ratio: float, higher_is_better:
 
     ``change`` None: no interval (one trial without one on a side); ``ratio`` is then the figures'."""
     good = ratio if higher_is_better else 1 / ratio
-    if (1 - threshold) < good < 1 / (1 - threshold):
+    if (1 - threshold) < good < 1 / (1 - threshold) or good == 1:  # (a threshold of 0: no change is the same)
         return SAME
     if change is None:
         return NOISE

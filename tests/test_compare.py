@@ -151,6 +151,12 @@ def test_change_verdict(ratio, low, high, higher_is_better, verdict):
     assert stats.change_verdict(change, ratio, higher_is_better, 0.05) == verdict
 
 
+def test_a_threshold_of_0_flags_any_supported_change_and_no_change_is_the_same():
+    exact = stats.RatioInterval(1.0, 1.0, 1.0, "exact")
+    assert stats.change_verdict(exact, 1.0, True, 0.0) == "same"
+    assert stats.change_verdict(stats.RatioInterval(0.99, 0.985, 0.995, "trials"), 0.99, True, 0.0) == "worse"
+
+
 def test_ratio_of_intervals_is_beyond_1_exactly_when_the_intervals_do_not_overlap():
     base = stats.Interval(100, 100, 98, 102, 5, 0.01)
     apart = stats.ratio_of_intervals(base, stats.Interval(90, 90, 88, 92, 5, 0.01))

@@ -101,7 +101,8 @@ def text_table(rows: list[dict]) -> list[str]:
     """Plain aligned columns (CI logs keep them): a point's name on its first row only."""
     shown, last = [], None
     for row in rows:
-        shown.append({**row, "point": row["point"] if row["point"] != last else ""})
+        one_line = {key: " ".join(str(value).split()) for key, value in row.items()}  # a name holding a newline
+        shown.append({**one_line, "point": one_line["point"] if row["point"] != last else ""})
         last = row["point"]
     widths = {key: max([len(title), *(len(str(r[key])) for r in shown)]) for key, title in COLUMNS}
     line = lambda r: "  ".join(str(r[k]).ljust(widths[k]) for k, _ in COLUMNS).rstrip()  # noqa: E731
