@@ -12,7 +12,7 @@ script opens the three run directories as ``run`` does (``execute.open_run``) an
 in turn, a1's first trial, a2's, b's, then each one's second, and so on (``execute.run_sweep`` with
 one trial at a time): each run directory is a complete, ordinary run when it ends.
 
-    python scripts/compare_check.py --out /tmp/compare-check     # about 6 minutes on 2 cores
+    python scripts/compare_check.py --out /tmp/compare-check     # 18 trials: 9 minutes on 2 shared cores
 
 Prints each comparison's command, its exit code and its text; writes each one's Markdown beside
 the run directories.
