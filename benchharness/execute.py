@@ -8,6 +8,8 @@ OOM into a data point instead of a crash (``benchharness.process`` starts and ki
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 import tempfile
 import time
@@ -56,6 +58,114 @@ def host_memory_mb() -> float:
 
 
 @dataclass
+class Attempt:
+    """What one run of a trial's worker produced, on the machine that ran it: the worker's events
+    and exit, the telemetry summary (None without a sampler), the raw samples, and ``execution``
+    (the record's where and when)."""
+
+    worker: WorkerRun
+    telemetry: dict | None
+    samples: object | None  # telemetry.base.TrialSamples
+    execution: dict
+
+
+@dataclass
+class NodeSide:
+    """Runs a trial's worker on this machine and samples it: the part of a trial the local executor
+    and a Ray task share (``benchharness.ray_executor`` runs it on the trial's node)."""
+
+    runtime: dict
+    sampler: "Sampler | None" = None
+    on_event: Callable[[dict], None] = lambda event: None
+    python: str | None = None  # the worker's interpreter; None: this one
+    executor: str = "local"
+    node_id: str | None = None
+    task_attempts: int | None = None
+
+    def attempt(self, trial: Trial, spec: dict, events: EventsReader, log_path: Path) -> Attempt:
+        """Run the worker to its end (``spec`` is written to its stdin). Raises KeyboardInterrupt
+        after killing the worker if interrupted."""
+        started_utc = precise_utc_now()
+        worker, samples = self._spawn_and_wait(trial, spec, events, log_path)
+        execution = {"executor": self.executor, "host": socket.gethostname(), "node_id": self.node_id,
+                     "started_utc": started_utc, "finished_utc": precise_utc_now(),
+                     "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"), "task_attempts": self.task_attempts}
+        telemetry = self._telemetry(samples, worker) if samples is not None else None
+        return Attempt(worker, telemetry, samples, execution)
+
+    def _telemetry(self, samples, worker: WorkerRun) -> dict:
+        from benchharness.epochs import epochs_from_events
+        from benchharness.telemetry.summary import summarize, total_memory_mb
+
+        on_gpu = samples.source != "cpu"
+        total = total_memory_mb(samples) if on_gpu else host_memory_mb()
+        # The limit a batch runs into: TensorFlow's cap where set, else the GPU; none on the CPU.
+        limit = (self.runtime.get("memory_limit_mb") or total) if on_gpu else None
+        summary = summarize(samples, epochs_from_events(worker.events), total, worker.warmup_epochs)
+        return summary | {"mem_limit_mb": limit}
+
+    def _spawn_and_wait(self, trial: Trial, spec: dict, events: EventsReader, log_path: Path) -> tuple[WorkerRun, object]:
+        """Run the worker to its end; returns how it went and the samples (None without a sampler)."""
+        oom_kills = cgroup_oom_kills()
+        spawned = time.monotonic()
+        proc = spawn_worker(log_path, python=self.python)
+        if self.sampler is not None:
+            self.sampler.start(proc.pid, trial.params)
+        samples = None
+        try:
+            proc.stdin.write(json.dumps(spec).encode())
+            proc.stdin.close()
+            timed_out = self._wait(proc, events, trial.params["timeout_s"])
+            exited = time.monotonic()
+        except BaseException:  # Ctrl-C or anything else: never leave a worker behind
+            kill_group(proc)
+            raise
+        finally:
+            if self.sampler is not None:
+                samples = self.sampler.stop()
+        events.poll()
+        after = cgroup_oom_kills()
+        oom_killed = None if oom_kills is None or after is None else after > oom_kills
+        worker = WorkerRun(events.events, proc.returncode, timed_out, spawned, exited, read_log_tail(log_path), oom_killed)
+        return worker, samples
+
+    def _wait(self, proc: subprocess.Popen, events: EventsReader, timeout_s: float) -> bool:
+        """Wait for the worker, passing its events on as they come; True if it was killed at the timeout."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for event in events.poll():
+                self.on_event(event)
+            try:
+                proc.wait(timeout=POLL_S)
+                return False
+            except subprocess.TimeoutExpired:
+                if time.monotonic() >= deadline:
+                    kill_group(proc)
+                    return True
+
+
+def precise_utc_now() -> str:
+    """Now, ISO 8601 UTC with microseconds: a trial's span, to tell which trials overlapped."""
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def worker_spec(trial: Trial, runtime: dict, events_path: Path, tensorboard_dir: Path, cost_cache_dir: Path,
+                describe_environment: bool) -> dict:
+    """What the worker reads on its stdin (``benchharness.worker.trial``)."""
+    from benchharness.stats import CONFIDENCE, t_quantiles
+
+    return {"trial_id": trial.trial_id, "params": trial.params, "runtime": runtime,
+            "events_path": str(events_path), "tensorboard_dir": str(tensorboard_dir),
+            "cost_cache_dir": str(cost_cache_dir),
+            # TensorFlow's build info is asked of the first worker only.
+            "describe_environment": describe_environment,
+            # The stop rule's t quantiles: the worker never imports scipy.stats (1.2 s).
+            "t_quantiles": t_quantiles(CONFIDENCE, trial.params.get("max_epochs") or 20)}
+
+
+@dataclass
 class Executor:
     """Runs trials of one run directory, one process each, and appends their records."""
 
@@ -76,94 +186,50 @@ class Executor:
         record goes to disk before anything optional (the samples CSV), so a failure there loses no
         trial. Raises KeyboardInterrupt after killing the worker if interrupted; that trial then has
         no record."""
+        node = NodeSide(self.runtime, self.sampler, lambda event: self.on_event(trial, event), self.python)
         with tempfile.TemporaryDirectory(prefix="benchharness-") as tmp:
             events = EventsReader(Path(tmp) / "events.jsonl")
-            worker, samples = self._spawn_and_wait(trial, self._spec(trial, events.path), events)
-        telemetry = self._telemetry(samples, worker) if samples is not None else None
+            spec = worker_spec(trial, self.runtime, events.path, self.run.tensorboard_dir(trial.trial_id),
+                               self.run.cost_cache_dir(), self.wants_environment)
+            attempt = node.attempt(trial, spec, events, self.run.new_log_path(trial.trial_id))
+        return self.store(trial, attempt, lambda path: _write_samples(attempt.samples, path))
+
+    @property
+    def wants_environment(self) -> bool:
+        return "tensorflow" not in self.run.info["environment"]
+
+    def store(self, trial: Trial, attempt: Attempt, write_samples: Callable[[Path], None] | None,
+              peak: dict | None | bool = True):
+        """Build the trial's record from ``attempt``, append it, then keep its samples
+        (``write_samples(path)``, optional: a failure is a warning). ``peak``: True for run.json's,
+        else the peak to use (None: this trial ran on another device than the one probed)."""
         earlier = [r for r in self.records if r["trial_id"] != trial.trial_id]
-        attempt = 1 + max((r["attempt"] for r in self.records if r["trial_id"] == trial.trial_id), default=0)
-        record = build_record(trial, worker, telemetry, RunContext(self.run.info.get("peak"), earlier), attempt)
+        attempt_no = 1 + max((r["attempt"] for r in self.records if r["trial_id"] == trial.trial_id), default=0)
+        peak = self.run.info.get("peak") if peak is True else peak
+        record = build_record(trial, attempt.worker, attempt.telemetry, RunContext(peak, earlier), attempt_no,
+                              attempt.execution)
         self.run.append_record(record)
         self.records = earlier + [record.model_dump(mode="json")]
-        self._keep_samples(trial, samples)
-        environment = (worker.last("result") or {}).get("environment")
+        if write_samples is not None:
+            self._keep_samples(write_samples, self.run.samples_path(trial.trial_id))
+        environment = (attempt.worker.last("result") or {}).get("environment")
         if environment:
             self.run.update_info(environment=self.run.info["environment"] | {"tensorflow": environment})
         return record
 
-    def _keep_samples(self, trial: Trial, samples) -> None:
+    def _keep_samples(self, write_samples: Callable[[Path], None], path: Path) -> None:
         """The samples CSV, after the record: optional, so a failure (a full disk) is a warning."""
-        from benchharness.telemetry.summary import write_csv
-
-        if samples is None:
-            return
         try:
-            write_csv(samples, self.run.samples_path(trial.trial_id))
+            write_samples(path)
         except OSError as exc:
-            self.warn(f"{self.run.samples_path(trial.trial_id)}: the samples could not be written "
-                      f"({exc.strerror}); the trial's record is kept")
+            self.warn(f"{path}: the samples could not be written ({exc.strerror}); the trial's record is kept")
 
-    def _spec(self, trial: Trial, events_path: Path) -> dict:
-        from benchharness.stats import CONFIDENCE, t_quantiles
 
-        return {"trial_id": trial.trial_id, "params": trial.params, "runtime": self.runtime,
-                "events_path": str(events_path), "tensorboard_dir": str(self.run.tensorboard_dir(trial.trial_id)),
-                "cost_cache_dir": str(self.run.cost_cache_dir()),
-                # TensorFlow's build info is asked of the first worker only.
-                "describe_environment": "tensorflow" not in self.run.info["environment"],
-                # The stop rule's t quantiles: the worker never imports scipy.stats (1.2 s).
-                "t_quantiles": t_quantiles(CONFIDENCE, trial.params.get("max_epochs") or 20)}
+def _write_samples(samples, path: Path) -> None:
+    from benchharness.telemetry.summary import write_csv
 
-    def _telemetry(self, samples, worker: WorkerRun) -> dict:
-        from benchharness.epochs import epochs_from_events
-        from benchharness.telemetry.summary import summarize, total_memory_mb
-
-        on_gpu = samples.source != "cpu"
-        total = total_memory_mb(samples) if on_gpu else host_memory_mb()
-        # The limit a batch runs into: TensorFlow's cap where set, else the GPU; none on the CPU.
-        limit = (self.runtime.get("memory_limit_mb") or total) if on_gpu else None
-        summary = summarize(samples, epochs_from_events(worker.events), total, worker.warmup_epochs)
-        return summary | {"mem_limit_mb": limit}
-
-    def _spawn_and_wait(self, trial: Trial, spec: dict, events: EventsReader) -> tuple[WorkerRun, object]:
-        """Run the worker to its end; returns how it went and the samples (None without a sampler)."""
-        log_path = self.run.new_log_path(trial.trial_id)
-        oom_kills = cgroup_oom_kills()
-        spawned = time.monotonic()
-        proc = spawn_worker(log_path, python=self.python)
-        if self.sampler is not None:
-            self.sampler.start(proc.pid, trial.params)
-        samples = None
-        try:
-            proc.stdin.write(json.dumps(spec).encode())
-            proc.stdin.close()
-            timed_out = self._wait(trial, proc, events, trial.params["timeout_s"])
-            exited = time.monotonic()
-        except BaseException:  # Ctrl-C or anything else: never leave a worker behind
-            kill_group(proc)
-            raise
-        finally:
-            if self.sampler is not None:
-                samples = self.sampler.stop()
-        events.poll()
-        after = cgroup_oom_kills()
-        oom_killed = None if oom_kills is None or after is None else after > oom_kills
-        worker = WorkerRun(events.events, proc.returncode, timed_out, spawned, exited, read_log_tail(log_path), oom_killed)
-        return worker, samples
-
-    def _wait(self, trial: Trial, proc: subprocess.Popen, events: EventsReader, timeout_s: float) -> bool:
-        """Wait for the worker, passing its events on as they come; True if it was killed at the timeout."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            for event in events.poll():
-                self.on_event(trial, event)
-            try:
-                proc.wait(timeout=POLL_S)
-                return False
-            except subprocess.TimeoutExpired:
-                if time.monotonic() >= deadline:
-                    kill_group(proc)
-                    return True
+    if samples is not None:
+        write_csv(samples, path)
 
 
 # -- a whole sweep -------------------------------------------------------------------------------
