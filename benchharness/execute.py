@@ -315,16 +315,37 @@ def _check_same_host(run: RunDir, here: dict, allowed: bool) -> None:
 
 def run_sweep(run: RunDir, runtime: dict, todo: list[Trial], on_event: EventCallback,
               on_record: Callable[[Trial, object], None], warn: Callable[[str], None],
-              options: ResumeOptions = ResumeOptions()) -> list[dict]:
-    """Run ``todo`` in order, appending each record as it finishes; returns every current record.
+              options: ResumeOptions = ResumeOptions(), ray_options=None) -> list[dict]:
+    """Run ``todo``, appending each record as it finishes; returns every current record. The local
+    executor runs the trials one at a time, in order; with ``ray_options`` (a
+    ``ray_executor.RayOptions``) they are Ray tasks, as many at once as the cluster has room for.
 
     A trial's outcome never stops the sweep. KeyboardInterrupt (or an error) propagates after the
-    running trial's worker is killed; finished records are already on disk, and run.json says the
+    running trials' workers are killed; finished records are already on disk, and run.json says the
     run is not complete (``finished_utc`` is stamped only when the sweep ends by itself).
     """
+    finished = False
+    try:
+        if ray_options is None:
+            _run_locally(run, runtime, todo, on_event, on_record, warn, options)
+        else:
+            _run_on_ray(run, runtime, todo, on_record, warn, ray_options)
+        finished = True
+    finally:
+        records = run.read_trials().records  # what is on disk, however the sweep ended
+        planned = set(run.info.get("planned_trials") or [])
+        complete = finished and planned <= {r["trial_id"] for r in records}
+        run.update_info(recorded=len(records), complete=complete, **({"finished_utc": utc_now()} if finished else {}))
+    return records
+
+
+def _run_locally(run: RunDir, runtime: dict, todo: list[Trial], on_event: EventCallback, on_record,
+                 warn, options: ResumeOptions) -> None:
     from benchharness.probe import probe_device
     from benchharness.telemetry import make_sampler
 
+    run.update_info(executor={"kind": "local", "ray_address": None, "ray_version": None,
+                              "concurrency": "one trial at a time, in plan order"})
     # sample_interval_ms: 0 turns sampling off: no sampler, and every record's telemetry is null.
     sampler = make_sampler(runtime["sample_interval_ms"], warn) if runtime["sample_interval_ms"] else None
     gpus = sampler.describe() if sampler is not None else None
@@ -334,17 +355,23 @@ def run_sweep(run: RunDir, runtime: dict, todo: list[Trial], on_event: EventCall
     if todo:
         probe_device(run, runtime, warn)
     executor = Executor(run, runtime, sampler=sampler, on_event=on_event, warn=warn)
-    finished = False
-    try:
-        for trial in todo:
-            on_record(trial, executor.run_trial(trial))
-        finished = True
-    finally:
-        records = executor.records
-        planned = set(run.info.get("planned_trials") or [])
-        complete = finished and planned <= {r["trial_id"] for r in records}
-        run.update_info(recorded=len(records), complete=complete, **({"finished_utc": utc_now()} if finished else {}))
-    return records
+    for trial in todo:
+        on_record(trial, executor.run_trial(trial))
+
+
+def _run_on_ray(run: RunDir, runtime: dict, todo: list[Trial], on_record, warn, ray_options) -> None:
+    """The trials as Ray tasks (``benchharness.ray_executor``) on the cluster this process has
+    joined (``ray_executor.connect``); the driver writes the run directory."""
+    from benchharness.ray_executor import RayExecutor, concurrency_rule, import_ray
+
+    ray = import_ray()
+    run.update_info(executor={"kind": "ray", "ray_address": ray_options.address, "ray_version": ray.__version__,
+                              "concurrency": concurrency_rule(ray.cluster_resources())})
+    executor = Executor(run, runtime, warn=warn)
+    on_ray = RayExecutor(executor, ray, ray_options, runtime["sample_interval_ms"], on_record, warn)
+    if todo:
+        on_ray.probe(runtime)
+    on_ray.run_all(todo)
 
 
 def _check_same_gpus(run: RunDir, gpus: list[dict], allowed: bool) -> None:
