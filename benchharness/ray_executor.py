@@ -43,6 +43,7 @@ INSTALL_HINT = "pip install 'benchharness[ray]'"
 
 def import_ray():
     """Ray, or a clear UserError: it is an optional extra."""
+    use_token_if_present()  # read by Ray's core when it is imported
     try:
         import ray
     except ImportError:
@@ -232,6 +233,8 @@ def connect(ray, options: RayOptions, warn: Callable[[str], None]) -> None:
     (its GPUs as the sampler sees them, fake NVML included). Raises UserError if Ray cannot start
     or the address does not answer."""
     kwargs = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+    if options.address:
+        check_answers(options.address)
     try:
         if options.address:
             ray.init(address=options.address, **kwargs)
@@ -239,7 +242,37 @@ def connect(ray, options: RayOptions, warn: Callable[[str], None]) -> None:
             ray.init(address="local", num_cpus=os.cpu_count(), **_local_gpus(warn), **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = options.address or "a local instance"
-        raise UserError(f"benchharness: --executor ray: cannot start or join Ray at {where}: {exc}") from None
+        raise UserError(f"benchharness: --executor ray: cannot start or join Ray at {where}: {exc} (is the cluster "
+                        f"up, and started with the same RAY_AUTH_MODE, now {os.environ.get(AUTH_MODE, 'unset')}?)") from None
+
+
+AUTH_MODE = "RAY_AUTH_MODE"
+CONNECT_TIMEOUT_S = 5.0
+
+
+def check_answers(address: str) -> None:
+    """A UserError at once when nothing listens at ``host:port`` (Ray itself retries for minutes).
+    Other forms (``auto``, ``ray://...``) are left to Ray."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "/" in address:
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise UserError(f"benchharness: --ray-address {address}: nothing answers there ({exc.strerror or exc}); "
+                        "start the cluster with `ray start --head` (see the README's Ray section)") from None
+
+
+def use_token_if_present() -> None:
+    """Ray (2.52 and later) turns token authentication on for a local instance and keeps the token
+    in ~/.ray/auth_token; a driver that then joins a cluster with RAY_AUTH_MODE unset is refused.
+    Where a token is at hand and the mode is unset, use the token (a local instance would anyway).
+    Must run before Ray is imported."""
+    if AUTH_MODE in os.environ:
+        return
+    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH") or \
+            (Path.home() / ".ray" / "auth_token").is_file():
+        os.environ[AUTH_MODE] = "token"
 
 
 def _local_gpus(warn) -> dict:
