@@ -318,7 +318,8 @@ class RayExecutor:
         self.sample_interval_ms = sample_interval_ms
         self.on_record = on_record
         self.warn = warn
-        self.node_models: dict[str, str] = {}  # node id -> device model (GPU name, or CPU model)
+        self.node_models: dict[str, str | None] = {}  # node id -> device model (GPU label, or CPU model)
+        self._alive_at_start: set[str] = set()
         self._run_remote = ray.remote(max_retries=0)(run_on_node)
 
     @property
@@ -330,6 +331,7 @@ class RayExecutor:
         the tasks still running (their workers die with them) and propagates."""
         resources = self.ray.cluster_resources()
         nodes = self.ray.nodes()
+        self._alive_at_start = {n["NodeID"] for n in nodes if n.get("Alive")}
         pins = pin_curves(todo, resources)
         in_flight = {}
         try:
@@ -377,7 +379,10 @@ class RayExecutor:
         return isinstance(exc, exceptions.WorkerCrashedError) and self._nodes_lost_since_start()
 
     def _nodes_lost_since_start(self) -> bool:
-        return any(not n.get("Alive") for n in self.ray.nodes())
+        """Whether a node that was alive when the sweep began, or has run a trial since, is dead now
+        (a cluster keeps its long-dead nodes in ``ray.nodes()``: those do not count)."""
+        known = self._alive_at_start | set(self.node_models)
+        return any(not n.get("Alive") and n["NodeID"] in known for n in self.ray.nodes())
 
     def _store(self, trial: Trial, result: NodeResult) -> None:
         for line in result.warnings:
