@@ -320,6 +320,7 @@ class RayExecutor:
         self.warn = warn
         self.node_models: dict[str, str | None] = {}  # node id -> device model (GPU label, or CPU model)
         self._alive_at_start: set[str] = set()
+        self._warned: set[tuple[str, str]] = set()
         self._run_remote = ray.remote(max_retries=0)(run_on_node)
 
     @property
@@ -385,8 +386,10 @@ class RayExecutor:
         return any(not n.get("Alive") and n["NodeID"] in known for n in self.ray.nodes())
 
     def _store(self, trial: Trial, result: NodeResult) -> None:
-        for line in result.warnings:
-            self.warn(f"{result.host}: {line}")
+        for line in result.warnings:  # once per host: every task of a node says the same
+            if (result.host, line) not in self._warned:
+                self._warned.add((result.host, line))
+                self.warn(f"{result.host}: {line}")
         self._note_node(result)
         log_path = self.run.new_log_path(trial.trial_id)
         log_path.write_bytes(result.log)
