@@ -1,6 +1,6 @@
 """The Ray executor: each trial a Ray task on some node of a cluster, the run directory on the driver.
 
-A task runs the very code of the local executor on its node (``execute.NodeSide``: the worker as a
+A task runs the very code of the local executor on its node (``node.NodeSide``: the worker as a
 fresh subprocess, the sampler in the task) and returns everything the record needs: the worker's
 events and exit, the telemetry summary, the samples as CSV text, the log, the TensorBoard files. The
 driver alone writes the run directory, so no shared file system is needed, and it appends a trial's
@@ -116,7 +116,7 @@ def concurrency_rule(cluster_resources: dict) -> str:
 class NodeResult:
     """What a task sends back: everything the driver needs to build and store the record."""
 
-    attempt: object  # execute.Attempt, with ``samples`` None (they travel as CSV text)
+    attempt: object  # node.Attempt, with ``samples`` None (they travel as CSV text)
     samples_csv: str | None
     log: bytes
     tensorboard_tar: bytes | None
@@ -134,7 +134,7 @@ def run_on_node(trial: Trial, runtime: dict, sample_interval_ms: int, describe_e
     timeout are in the result)."""
     import ray
 
-    from benchharness.execute import EventsReader, NodeSide, worker_spec
+    from benchharness.node import EventsReader, NodeSide, worker_spec
     from benchharness.telemetry import make_sampler
 
     warnings: list[str] = []
@@ -409,7 +409,7 @@ class RayExecutor:
         trial is recorded as failed, with Ray's reason, so the sweep goes on and --retry-failed can
         run it again."""
         from benchharness.assemble import WorkerRun
-        from benchharness.execute import Attempt, precise_utc_now
+        from benchharness.node import Attempt, precise_utc_now
 
         now = time.monotonic()
         reason = f"Ray task failed after {pending.task_attempts} start(s): {type(exc).__name__}: {str(exc)[:2000]}"
