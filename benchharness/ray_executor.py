@@ -276,16 +276,18 @@ def use_token_if_present() -> None:
 
 
 def _local_gpus(warn) -> dict:
-    """The local instance's GPUs: as many as NVML (or the fake) shows, each model a resource."""
+    """The local instance's GPUs: as many as NVML (or the fake) shows. Ray labels real GPUs with
+    their model (``accelerator_type:H100``) itself; fake ones get the label here, as Ray would."""
     from benchharness.telemetry import make_sampler
 
     try:
-        gpus = make_sampler(1000, lambda line: None).describe() or []
+        sampler = make_sampler(1000, lambda line: None)
+        gpus = sampler.describe() or []
     except Exception as exc:  # no GPU facts: a CPU instance, said once
         warn(f"could not list this machine's GPUs for Ray ({exc}); trials run on the CPU")
-        gpus = []
-    if not gpus:
         return {"num_gpus": 0}
+    if not gpus or getattr(sampler, "source", None) != "fake-nvml":
+        return {"num_gpus": len(gpus)}
     models: dict[str, int] = {}
     for gpu in gpus:
         name = ray_accelerator_name(gpu.get("name") or "unknown")

@@ -164,3 +164,13 @@ def test_a_crashed_worker_on_a_live_cluster_is_not_a_lost_node(tmp_path, fake_ra
     in_flight = {}
     driver._collect(1, Pending(trial(64), {}), in_flight)
     assert in_flight == {} and run.read_trials().records[0]["status"] == "failed"
+
+
+def test_a_local_instance_gets_the_fake_gpus_with_their_model_label(monkeypatch):
+    from benchharness.ray_executor import _local_gpus
+
+    monkeypatch.setenv("BENCHHARNESS_FAKE_NVML", "1")
+    local = _local_gpus(print)
+    assert local["num_gpus"] >= 1
+    (label,) = local["resources"]
+    assert label.startswith("accelerator_type:") and local["resources"][label] == local["num_gpus"]
