@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from benchharness import stats
 
@@ -199,11 +200,12 @@ def _point_figure(point: BatchPoint) -> stats.Interval | None:
     return stats.Interval(point.throughput, point.throughput, point.throughput, point.throughput, 1, None)
 
 
-def recommend(records: list[dict], tolerance: float = 0.05) -> Recommendation:
+def recommend(records: list[dict], tolerance: float = 0.05, overlaps: dict[str, list[str]] | None = None) -> Recommendation:
     """The pays-off rule for one curve: the recommended batch is the smallest whose steady
     throughput is within ``tolerance`` of the best, *decided* only when the intervals separate it
     (``stats.decide``); plus the gain of each step up and the flags "device not saturated",
-    "memory-bound", "noise", "no steady state" and "busy machine"."""
+    "memory-bound", "noise", "no steady state", "busy machine" and "shared host" (``overlaps``:
+    ``overlapping_trials`` of the whole run, since a curve's trial may overlap another curve's)."""
     points = batch_points(records)
     telemetry = next((r["telemetry"] for r in records if r.get("telemetry")), {}) or {}
     rec = Recommendation(describe_group(records), points, tolerance, util_metric=telemetry.get("util_metric"))
@@ -216,16 +218,48 @@ def recommend(records: list[dict], tolerance: float = 0.05) -> Recommendation:
     by_batch = {p.batch_size: p for p in points}
     rec.best, rec.recommended = by_batch[rec.answer.best_batch], by_batch[rec.answer.recommended_batch]
     rec.doublings = _doublings(points)
-    rec.flags = _flags(rec, points) + trust_flags(records)
+    rec.flags = _flags(rec, points) + trust_flags(records, overlaps)
     rec.headline = _headline(rec)
     return rec
 
 
-def trust_flags(records: list[dict]) -> list[str]:
-    """Trials whose figure is fragile: windows that trend, or a machine that was busy."""
+def _span(record: dict) -> tuple[str, datetime, datetime] | None:
+    execution = record.get("execution")
+    if not execution:
+        return None
+    return (execution["host"], datetime.fromisoformat(execution["started_utc"]),
+            datetime.fromisoformat(execution["finished_utc"]))
+
+
+def overlapping_trials(records: list[dict]) -> dict[str, list[str]]:
+    """Trial id -> the other trials whose workers ran on the same host at the same time (by the
+    records' ``execution`` spans, on that host's clock). Such trials shared its CPUs, PCIe and
+    memory, so neither figure is a trial alone on the machine. Records without a span (before
+    schema 4, or the local executor's one-at-a-time) overlap nothing."""
+    spans = [(r["trial_id"], span) for r in records if (span := _span(r)) is not None]
+    spans.sort(key=lambda item: item[1][1])
+    out: dict[str, list[str]] = {}
+    for i, (trial, (host, start, end)) in enumerate(spans):
+        for other, (other_host, other_start, other_end) in spans[i + 1:]:
+            if other_start >= end:
+                break  # sorted by start: nothing later overlaps this one
+            if other_host == host and other_end > start and other != trial:
+                out.setdefault(trial, []).append(other)
+                out.setdefault(other, []).append(trial)
+    return out
+
+
+def trust_flags(records: list[dict], overlaps: dict[str, list[str]] | None = None) -> list[str]:
+    """Trials whose figure is fragile: windows that trend, a machine that was busy, or a host
+    shared with another trial of the run (``overlaps``; None: computed over ``records``)."""
     flags = []
+    overlaps = overlapping_trials(records) if overlaps is None else overlaps
     for r in (r for r in records if r["status"] == "ok"):
         name = f"batch {r['params'].get('batch_size')} (trial {r.get('trial_id')})"
+        if overlaps.get(r["trial_id"]):
+            others = ", ".join(overlaps[r["trial_id"]])
+            flags.append(f"shared host: {name} ran at the same time on one host ({r['execution']['host']}) as "
+                         f"trial(s) {others}: they shared its CPUs, PCIe and memory")
         if r.get("no_steady_state"):
             flags.append(f"no steady state: {name}: its windows drift or shift level, so its median is not one "
                          "steady figure")

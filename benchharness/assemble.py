@@ -70,8 +70,9 @@ class RunContext:
 
 
 def build_record(trial, worker: WorkerRun, telemetry: dict | None, context: RunContext,
-                 attempt: int = 1) -> TrialRecord:
-    """The trial's record, validated. ``telemetry`` is ``telemetry.summary.summarize``'s output or None.
+                 attempt: int = 1, execution: dict | None = None) -> TrialRecord:
+    """The trial's record, validated. ``telemetry`` is ``telemetry.summary.summarize``'s output or None;
+    ``execution`` where and when the worker ran (``record.Execution``), None if not known.
 
     Raises ``pydantic.ValidationError`` if the pieces do not make a valid record (a bug, not bad input).
     """
@@ -84,7 +85,7 @@ def build_record(trial, worker: WorkerRun, telemetry: dict | None, context: RunC
               "epochs": [{k: v for k, v in e.items() if k != "step_times_ms"} for e in epochs],
               **summarize_epochs(epochs, worker.warmup_epochs), "stop_reason": worker.measurement.get("stop_reason"), **{key: (result or {}).get(key) for key in WORKER_FIELDS},
               "telemetry": _with_memory(telemetry, worker), "wall_s": worker.exited_monotonic - worker.spawned_monotonic,
-              **fixed_cost(worker, epochs)}
+              **fixed_cost(worker, epochs), "execution": execution}
     fields.update(utilization_of_peak(fields, context.peak))
     if fields["pruning"] is not None:
         fields["pruning"] = fields["pruning"] | {"throughput_vs_dense": throughput_vs_dense(fields, context.earlier)}

@@ -10,6 +10,7 @@ by Ctrl-C, SIGTERM or SIGHUP (finished records kept, resumable).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import os
 import shlex
@@ -48,6 +49,16 @@ def _fraction(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {text!r}") from None
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
     return value
 
 
@@ -101,6 +112,16 @@ def _add_run(verbs) -> None:
     run.add_argument("--allow-different-host", action="store_true",
                      help="with --resume: accept a run started on another host or GPU model (the device is "
                           "probed again; the run then mixes two machines' measurements)")
+    run.add_argument("--executor", choices=("local", "ray"), default="local",
+                     help="local (default): one trial at a time on this machine; ray: each trial a Ray task, as "
+                          "many at once as there are GPUs (one per node without GPUs), this process writing the "
+                          "run directory (needs: pip install 'benchharness[ray]')")
+    run.add_argument("--ray-address", metavar="ADDRESS",
+                     help="with --executor ray: join the cluster at ADDRESS (host:port of `ray start --head`, or "
+                          "'auto'); without it a local Ray instance is started for this run")
+    run.add_argument("--max-node-losses", metavar="N", type=_count, default=3,
+                     help="with --executor ray: run a trial again at most N times when its node is lost "
+                          "(default 3); an OOM or a failed trial is never run again")
     run.add_argument("--baseline", metavar="RUN_DIR", type=Path,
                      help="after the run, compare it with this run directory (checked before any trial runs); "
                           "the exit code is compare's: 1 on a regression, 2 if incomparable")
@@ -269,22 +290,27 @@ def cmd_run(args) -> int:
     if args.dry_run:
         print_plan(loaded, trials)
         return EXIT_OK
-    from benchharness.execute import ResumeOptions, open_run, run_sweep
-    from benchharness.progress import SweepProgress
-
     if (args.retry_failed or args.allow_different_host) and args.resume is None:
         flag = "--retry-failed" if args.retry_failed else "--allow-different-host"
         raise UserError(f"benchharness: {flag} applies to --resume RUN_DIR only (see --help)")
     warn = lambda line: say(err, f"warning: {line}")  # noqa: E731
+    with _ray_session(args, warn) as ray_options:  # Ray up (or joined) before a run directory is made
+        return _sweep(args, loaded, trials, warn, ray_options, baseline)
+
+
+def _sweep(args, loaded, trials, warn, ray_options, baseline) -> int:
+    from benchharness.execute import ResumeOptions, open_run, run_sweep
+    from benchharness.progress import SweepProgress
+
     options = ResumeOptions(args.allow_different_host, args.retry_failed)
     run, todo = open_run(loaded, trials, args.out, args.resume, warn, options)
     args.run_dir = run.path  # a crash log goes here
-    resume_cmd = f"benchharness run {shlex.quote(str(args.scenario))} --resume {shlex.quote(str(run.path))}"
+    resume_cmd = _resume_command(args, run.path)
     say(err, f"{len(todo)} of {len(trials)} trial(s) to run; results in {run.path}")
     try:
         with SweepProgress(err, trials, todo) as progress:
             records = run_sweep(run, loaded.scenario.runtime.model_dump(), todo, on_event=progress.on_event,
-                                on_record=progress.on_record, warn=warn, options=options)
+                                on_record=progress.on_record, warn=warn, options=options, ray_options=ray_options)
     except KeyboardInterrupt:
         return _stopped(run, trials, resume_cmd, "Interrupted", EXIT_INTERRUPTED)
     except OSError as exc:
@@ -341,6 +367,34 @@ def _compare_with_baseline(args, baseline, run_dir: Path, trials_code: int) -> i
     if comparison.incomparable:
         return EXIT_USAGE
     return max(trials_code, comparison.exit_code)
+
+
+def _resume_command(args, run_dir: Path) -> str:
+    words = ["benchharness", "run", str(args.scenario), "--resume", str(run_dir)]
+    if args.executor == "ray":
+        words += ["--executor", "ray"] + (["--ray-address", args.ray_address] if args.ray_address else [])
+    return " ".join(shlex.quote(w) for w in words)
+
+
+@contextlib.contextmanager
+def _ray_session(args, warn):
+    """Yields the Ray executor's options, or None for the local executor. Ray is imported and
+    started (or its cluster joined) before any run directory is made, so a missing extra or a
+    wrong address is one line and no empty run; a local instance is shut down afterwards."""
+    if args.executor != "ray":
+        if args.ray_address is not None:
+            raise UserError("benchharness: --ray-address applies to --executor ray only (see --help)")
+        yield None
+        return
+    from benchharness.ray_executor import RayOptions, connect, import_ray
+
+    ray = import_ray()
+    options = RayOptions(address=args.ray_address, max_node_losses=args.max_node_losses)
+    connect(ray, options, warn)
+    try:
+        yield options
+    finally:
+        ray.shutdown()
 
 
 def _stopped(run, trials, resume_cmd: str, why: str, code: int) -> int:

@@ -101,10 +101,11 @@ def interval_text(interval: list[float] | None) -> str:
 
 def print_answers(records: list[dict]) -> None:
     """Each curve's answer in words: decided, or undecided with the batches the data cannot separate."""
-    from benchharness.analyze import curve_groups, recommend
+    from benchharness.analyze import curve_groups, overlapping_trials, recommend
 
+    overlaps = overlapping_trials(records)
     for curve in curve_groups(records):
-        rec = recommend(curve)
+        rec = recommend(curve, overlaps=overlaps)
         out.print(f"[bold]{'Decided' if rec.decided else 'Undecided'}:[/] ", end="")
         say(out, rec.headline)
         for flag in rec.flags:

@@ -7,52 +7,19 @@ OOM into a data point instead of a crash (``benchharness.process`` starts and ki
 
 from __future__ import annotations
 
-import json
-import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from benchharness import SCHEMA_VERSION
-from benchharness.assemble import RunContext, WorkerRun, build_record
+from benchharness.assemble import RunContext, build_record
+from benchharness.node import Attempt, EventsReader, NodeSide, worker_spec
 from benchharness.plan import Trial
-from benchharness.process import cgroup_oom_kills, kill_group, read_log_tail, spawn_worker
 from benchharness.store import RunDir, utc_now
 from benchharness.telemetry import Sampler
 
-POLL_S = 0.2
-
 EventCallback = Callable[[Trial, dict], None]
-
-
-class EventsReader:
-    """Reads the complete lines a worker has appended to its events file so far."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._offset = 0
-        self.events: list[dict] = []
-
-    def poll(self) -> list[dict]:
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self._offset)
-                chunk = f.read()
-        except FileNotFoundError:
-            return []
-        end = chunk.rfind(b"\n") + 1  # only whole lines: the worker may be mid-write
-        self._offset += end
-        new = [json.loads(line) for line in chunk[:end].splitlines() if line.strip()]
-        self.events += new
-        return new
-
-
-def host_memory_mb() -> float:
-    import psutil
-
-    return psutil.virtual_memory().total / 2**20
 
 
 @dataclass
@@ -76,94 +43,50 @@ class Executor:
         record goes to disk before anything optional (the samples CSV), so a failure there loses no
         trial. Raises KeyboardInterrupt after killing the worker if interrupted; that trial then has
         no record."""
+        node = NodeSide(self.runtime, self.sampler, lambda event: self.on_event(trial, event), self.python)
         with tempfile.TemporaryDirectory(prefix="benchharness-") as tmp:
             events = EventsReader(Path(tmp) / "events.jsonl")
-            worker, samples = self._spawn_and_wait(trial, self._spec(trial, events.path), events)
-        telemetry = self._telemetry(samples, worker) if samples is not None else None
+            spec = worker_spec(trial, self.runtime, events.path, self.run.tensorboard_dir(trial.trial_id),
+                               self.run.cost_cache_dir(), self.wants_environment)
+            attempt = node.attempt(trial, spec, events, self.run.new_log_path(trial.trial_id))
+        return self.store(trial, attempt, lambda path: _write_samples(attempt.samples, path))
+
+    @property
+    def wants_environment(self) -> bool:
+        return "tensorflow" not in self.run.info["environment"]
+
+    def store(self, trial: Trial, attempt: Attempt, write_samples: Callable[[Path], None] | None,
+              peak: dict | None | bool = True):
+        """Build the trial's record from ``attempt``, append it, then keep its samples
+        (``write_samples(path)``, optional: a failure is a warning). ``peak``: True for run.json's,
+        else the peak to use (None: this trial ran on another device than the one probed)."""
         earlier = [r for r in self.records if r["trial_id"] != trial.trial_id]
-        attempt = 1 + max((r["attempt"] for r in self.records if r["trial_id"] == trial.trial_id), default=0)
-        record = build_record(trial, worker, telemetry, RunContext(self.run.info.get("peak"), earlier), attempt)
+        attempt_no = 1 + max((r["attempt"] for r in self.records if r["trial_id"] == trial.trial_id), default=0)
+        peak = self.run.info.get("peak") if peak is True else peak
+        record = build_record(trial, attempt.worker, attempt.telemetry, RunContext(peak, earlier), attempt_no,
+                              attempt.execution)
         self.run.append_record(record)
         self.records = earlier + [record.model_dump(mode="json")]
-        self._keep_samples(trial, samples)
-        environment = (worker.last("result") or {}).get("environment")
+        if write_samples is not None:
+            self._keep_samples(write_samples, self.run.samples_path(trial.trial_id))
+        environment = (attempt.worker.last("result") or {}).get("environment")
         if environment:
             self.run.update_info(environment=self.run.info["environment"] | {"tensorflow": environment})
         return record
 
-    def _keep_samples(self, trial: Trial, samples) -> None:
+    def _keep_samples(self, write_samples: Callable[[Path], None], path: Path) -> None:
         """The samples CSV, after the record: optional, so a failure (a full disk) is a warning."""
-        from benchharness.telemetry.summary import write_csv
-
-        if samples is None:
-            return
         try:
-            write_csv(samples, self.run.samples_path(trial.trial_id))
+            write_samples(path)
         except OSError as exc:
-            self.warn(f"{self.run.samples_path(trial.trial_id)}: the samples could not be written "
-                      f"({exc.strerror}); the trial's record is kept")
+            self.warn(f"{path}: the samples could not be written ({exc.strerror}); the trial's record is kept")
 
-    def _spec(self, trial: Trial, events_path: Path) -> dict:
-        from benchharness.stats import CONFIDENCE, t_quantiles
 
-        return {"trial_id": trial.trial_id, "params": trial.params, "runtime": self.runtime,
-                "events_path": str(events_path), "tensorboard_dir": str(self.run.tensorboard_dir(trial.trial_id)),
-                "cost_cache_dir": str(self.run.cost_cache_dir()),
-                # TensorFlow's build info is asked of the first worker only.
-                "describe_environment": "tensorflow" not in self.run.info["environment"],
-                # The stop rule's t quantiles: the worker never imports scipy.stats (1.2 s).
-                "t_quantiles": t_quantiles(CONFIDENCE, trial.params.get("max_epochs") or 20)}
+def _write_samples(samples, path: Path) -> None:
+    from benchharness.telemetry.summary import write_csv
 
-    def _telemetry(self, samples, worker: WorkerRun) -> dict:
-        from benchharness.epochs import epochs_from_events
-        from benchharness.telemetry.summary import summarize, total_memory_mb
-
-        on_gpu = samples.source != "cpu"
-        total = total_memory_mb(samples) if on_gpu else host_memory_mb()
-        # The limit a batch runs into: TensorFlow's cap where set, else the GPU; none on the CPU.
-        limit = (self.runtime.get("memory_limit_mb") or total) if on_gpu else None
-        summary = summarize(samples, epochs_from_events(worker.events), total, worker.warmup_epochs)
-        return summary | {"mem_limit_mb": limit}
-
-    def _spawn_and_wait(self, trial: Trial, spec: dict, events: EventsReader) -> tuple[WorkerRun, object]:
-        """Run the worker to its end; returns how it went and the samples (None without a sampler)."""
-        log_path = self.run.new_log_path(trial.trial_id)
-        oom_kills = cgroup_oom_kills()
-        spawned = time.monotonic()
-        proc = spawn_worker(log_path, python=self.python)
-        if self.sampler is not None:
-            self.sampler.start(proc.pid, trial.params)
-        samples = None
-        try:
-            proc.stdin.write(json.dumps(spec).encode())
-            proc.stdin.close()
-            timed_out = self._wait(trial, proc, events, trial.params["timeout_s"])
-            exited = time.monotonic()
-        except BaseException:  # Ctrl-C or anything else: never leave a worker behind
-            kill_group(proc)
-            raise
-        finally:
-            if self.sampler is not None:
-                samples = self.sampler.stop()
-        events.poll()
-        after = cgroup_oom_kills()
-        oom_killed = None if oom_kills is None or after is None else after > oom_kills
-        worker = WorkerRun(events.events, proc.returncode, timed_out, spawned, exited, read_log_tail(log_path), oom_killed)
-        return worker, samples
-
-    def _wait(self, trial: Trial, proc: subprocess.Popen, events: EventsReader, timeout_s: float) -> bool:
-        """Wait for the worker, passing its events on as they come; True if it was killed at the timeout."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            for event in events.poll():
-                self.on_event(trial, event)
-            try:
-                proc.wait(timeout=POLL_S)
-                return False
-            except subprocess.TimeoutExpired:
-                if time.monotonic() >= deadline:
-                    kill_group(proc)
-                    return True
+    if samples is not None:
+        write_csv(samples, path)
 
 
 # -- a whole sweep -------------------------------------------------------------------------------
@@ -249,16 +172,37 @@ def _check_same_host(run: RunDir, here: dict, allowed: bool) -> None:
 
 def run_sweep(run: RunDir, runtime: dict, todo: list[Trial], on_event: EventCallback,
               on_record: Callable[[Trial, object], None], warn: Callable[[str], None],
-              options: ResumeOptions = ResumeOptions()) -> list[dict]:
-    """Run ``todo`` in order, appending each record as it finishes; returns every current record.
+              options: ResumeOptions = ResumeOptions(), ray_options=None) -> list[dict]:
+    """Run ``todo``, appending each record as it finishes; returns every current record. The local
+    executor runs the trials one at a time, in order; with ``ray_options`` (a
+    ``ray_executor.RayOptions``) they are Ray tasks, as many at once as the cluster has room for.
 
     A trial's outcome never stops the sweep. KeyboardInterrupt (or an error) propagates after the
-    running trial's worker is killed; finished records are already on disk, and run.json says the
+    running trials' workers are killed; finished records are already on disk, and run.json says the
     run is not complete (``finished_utc`` is stamped only when the sweep ends by itself).
     """
+    finished = False
+    try:
+        if ray_options is None:
+            _run_locally(run, runtime, todo, on_event, on_record, warn, options)
+        else:
+            _run_on_ray(run, runtime, todo, on_record, warn, ray_options)
+        finished = True
+    finally:
+        records = run.read_trials().records  # what is on disk, however the sweep ended
+        planned = set(run.info.get("planned_trials") or [])
+        complete = finished and planned <= {r["trial_id"] for r in records}
+        run.update_info(recorded=len(records), complete=complete, **({"finished_utc": utc_now()} if finished else {}))
+    return records
+
+
+def _run_locally(run: RunDir, runtime: dict, todo: list[Trial], on_event: EventCallback, on_record,
+                 warn, options: ResumeOptions) -> None:
     from benchharness.probe import probe_device
     from benchharness.telemetry import make_sampler
 
+    run.update_info(executor={"kind": "local", "ray_address": None, "ray_version": None,
+                              "concurrency": "one trial at a time, in plan order"})
     # sample_interval_ms: 0 turns sampling off: no sampler, and every record's telemetry is null.
     sampler = make_sampler(runtime["sample_interval_ms"], warn) if runtime["sample_interval_ms"] else None
     gpus = sampler.describe() if sampler is not None else None
@@ -268,17 +212,23 @@ def run_sweep(run: RunDir, runtime: dict, todo: list[Trial], on_event: EventCall
     if todo:
         probe_device(run, runtime, warn)
     executor = Executor(run, runtime, sampler=sampler, on_event=on_event, warn=warn)
-    finished = False
-    try:
-        for trial in todo:
-            on_record(trial, executor.run_trial(trial))
-        finished = True
-    finally:
-        records = executor.records
-        planned = set(run.info.get("planned_trials") or [])
-        complete = finished and planned <= {r["trial_id"] for r in records}
-        run.update_info(recorded=len(records), complete=complete, **({"finished_utc": utc_now()} if finished else {}))
-    return records
+    for trial in todo:
+        on_record(trial, executor.run_trial(trial))
+
+
+def _run_on_ray(run: RunDir, runtime: dict, todo: list[Trial], on_record, warn, ray_options) -> None:
+    """The trials as Ray tasks (``benchharness.ray_executor``) on the cluster this process has
+    joined (``ray_executor.connect``); the driver writes the run directory."""
+    from benchharness.ray_executor import RayExecutor, concurrency_rule, import_ray
+
+    ray = import_ray()
+    run.update_info(executor={"kind": "ray", "ray_address": ray_options.address, "ray_version": ray.__version__,
+                              "concurrency": concurrency_rule(ray.cluster_resources())})
+    executor = Executor(run, runtime, warn=warn)
+    on_ray = RayExecutor(executor, ray, ray_options, runtime["sample_interval_ms"], on_record, warn)
+    if todo:
+        on_ray.probe(runtime)
+    on_ray.run_all(todo)
 
 
 def _check_same_gpus(run: RunDir, gpus: list[dict], allowed: bool) -> None:

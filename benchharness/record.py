@@ -21,6 +21,9 @@ Version history (``store`` upgrades older run directories when it reads them):
   ``complete`` (version 2's ``complete`` was the record count, now ``recorded``); multi-replica
   trials: ``replicas``, ``per_replica_batch``, ``global_batch``, ``cross_device_ops``,
   ``scaling_efficiency`` (upgraded records: one replica, both batches the batch size).
+- 4: where and when each trial ran (``execution``: executor, host, Ray node, start and end), so
+  trials that shared a host can be told apart; run.json's ``executor`` (local or Ray, and the
+  concurrency rule). Upgraded records and runs: ``null`` (version 3 ran one trial at a time, locally).
 """
 
 from __future__ import annotations
@@ -234,6 +237,20 @@ class DensePretrain(Part):
     accuracy: float | None
 
 
+class Execution(Part):
+    """Where and when the trial's worker ran: trials whose spans overlap on one host shared its CPU,
+    PCIe and memory (the report says so)."""
+
+    executor: Literal["local", "ray"]
+    host: str = Field(description="hostname of the machine the worker ran on")
+    node_id: str | None = Field(description="the Ray node (several may share a host); null for the local executor")
+    started_utc: str = Field(description="the worker's spawn, ISO 8601 UTC with microseconds (the host's clock)")
+    finished_utc: str = Field(description="the worker's exit, ISO 8601 UTC with microseconds (the host's clock)")
+    cuda_visible_devices: str | None = Field(description="CUDA_VISIBLE_DEVICES given to the worker; null if unset")
+    task_attempts: int | None = Field(description="Ray: times the task started (above 1 after a lost node); "
+                                                  "null for the local executor")
+
+
 class TrialRecord(Part):
     """One trial, as appended to trials.jsonl."""
 
@@ -288,6 +305,8 @@ class TrialRecord(Part):
     phases_s: dict[str, float] | None = Field(
         description="where the time outside the timed epochs went, by phase (see docs/design.md)")
     wall_s: float | None = Field(description="spawn to exit of the worker")
+    execution: Execution | None = Field(description="where and when the worker ran; null in records written "
+                                                    "before version 4")
 
 
 class ScenarioInfo(Part):
@@ -308,6 +327,15 @@ class Peak(Part):
     method: str
 
 
+class ExecutorInfo(Part):
+    """How the run's trials were spread: the executor and its concurrency rule."""
+
+    kind: Literal["local", "ray"]
+    ray_address: str | None = Field(description="the cluster joined; null: a local Ray instance or no Ray")
+    ray_version: str | None
+    concurrency: str = Field(description="how many trials may run at once, in words (e.g. one per GPU)")
+
+
 class RunInfo(Part):
     """run.json."""
 
@@ -322,6 +350,7 @@ class RunInfo(Part):
     recorded: int | None = Field(description="current records in trials.jsonl when the run last stopped")
     complete: bool | None = Field(description="every planned trial has a record and the sweep ended by itself; "
                                               "false after an interruption; null before version 3")
+    executor: ExecutorInfo | None = Field(description="the executor of the last invocation; null before version 4")
 
 
 SCHEMAS = {"trial-record": TrialRecord, "run": RunInfo}

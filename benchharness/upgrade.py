@@ -81,13 +81,24 @@ def _run_info_1_to_2(info: dict) -> dict:
     return out
 
 
-RECORD_STEPS = {1: _record_1_to_2, 2: _record_2_to_3}
+def _record_3_to_4(record: dict, records: list[dict]) -> dict:
+    """Version 3 did not keep where and when a trial ran (one at a time, on the run's host)."""
+    return record | {"schema_version": 4, "execution": None}
+
+
+RECORD_STEPS = {1: _record_1_to_2, 2: _record_2_to_3, 3: _record_3_to_4}
+
+
 def _run_info_2_to_3(info: dict) -> dict:
     """Version 2's ``complete`` counted the records; whether the plan was finished was not kept."""
     return info | {"schema_version": 3, "planned_trials": None, "recorded": info.get("complete"), "complete": None}
 
 
-RUN_INFO_STEPS = {1: _run_info_1_to_2, 2: _run_info_2_to_3}
+def _run_info_3_to_4(info: dict) -> dict:
+    return info | {"schema_version": 4, "executor": None}
+
+
+RUN_INFO_STEPS = {1: _run_info_1_to_2, 2: _run_info_2_to_3, 3: _run_info_3_to_4}
 
 
 def upgrade_records(records: list[dict]) -> list[dict]:

@@ -25,7 +25,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from benchharness import __version__
-from benchharness.analyze import MEMORY_LABELS, curve_groups, recommend, scaling_curves
+from benchharness.analyze import MEMORY_LABELS, curve_groups, overlapping_trials, recommend, scaling_curves
 from benchharness.atomic import write_text_atomically
 from benchharness.errors import UserError
 from benchharness.report.comparison import comparison_context
@@ -75,8 +75,9 @@ def curves(runs: list[LoadedRun], tolerance: float):
     """One recommendation per curve (trials differing only in batch size), per run."""
     out = []
     for run in runs:
+        overlaps = overlapping_trials(run.records)
         for records in curve_groups(run.records):
-            rec = recommend(records, tolerance)
+            rec = recommend(records, tolerance, overlaps)
             if len(runs) > 1:
                 rec.label = f"{run.name}: {rec.label}"
             out.append(rec)
@@ -199,6 +200,19 @@ def _environment(runs: list[LoadedRun]) -> list[dict]:
              "started": run.info.get("started_utc"), "finished": run.info.get("finished_utc")} for run in runs]
 
 
+def concurrency_notes(runs: list[LoadedRun]) -> list[str]:
+    """One line per run whose trials shared a host at the same time (the Ray executor)."""
+    notes = []
+    for run in runs:
+        overlaps = overlapping_trials(run.records)
+        if overlaps:
+            rule = (run.info.get("executor") or {}).get("concurrency") or "several at once"
+            notes.append(f"{run.name}: {len(overlaps)} of {len(run.records)} trials ran at the same time on one host "
+                         f"as another trial ({rule}): they shared its CPUs, PCIe and memory, so their figures are "
+                         "not those of a trial alone on the machine; each is flagged \"shared host\" below")
+    return notes
+
+
 def build_context(runs: list[LoadedRun], tolerance: float, charts: bool) -> dict:
     recs = curves(runs, tolerance)
     rows = trial_rows(runs)
@@ -206,7 +220,8 @@ def build_context(runs: list[LoadedRun], tolerance: float, charts: bool) -> dict
     title = ", ".join(str(run.info.get("scenario", {}).get("resolved", {}).get("name", run.name)) for run in runs)
     context = {"version": __version__, "runs": _environment(runs), "recommendations": recs, "rows": rows,
                "keys": varying_params(rows), "banner": source_banner(found), "tolerance": tolerance,
-               "sources": sorted(found), "title": title, "scaling": scaling_rows(runs)}
+               "sources": sorted(found), "title": title, "scaling": scaling_rows(runs),
+               "concurrency_notes": concurrency_notes(runs)}
     if charts:
         context |= _charts(runs, recs)
         for row in rows:
