@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 
 from benchharness import stats
 
@@ -224,11 +224,21 @@ def recommend(records: list[dict], tolerance: float = 0.05, overlaps: dict[str, 
 
 
 def _span(record: dict) -> tuple[str, datetime, datetime] | None:
+    """The record's host and span (aware datetimes), or None where it has none or it cannot be read
+    (a times string the schema lets through is no reason to fail a report)."""
     execution = record.get("execution")
     if not execution:
         return None
-    return (execution["host"], datetime.fromisoformat(execution["started_utc"]),
-            datetime.fromisoformat(execution["finished_utc"]))
+    try:
+        start, end = (_utc(execution[key]) for key in ("started_utc", "finished_utc"))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return execution.get("host"), start, end
+
+
+def _utc(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def overlapping_trials(records: list[dict]) -> dict[str, list[str]]:

@@ -119,7 +119,7 @@ def _add_run(verbs) -> None:
     run.add_argument("--ray-address", metavar="ADDRESS",
                      help="with --executor ray: join the cluster at ADDRESS (host:port of `ray start --head`, or "
                           "'auto'); without it a local Ray instance is started for this run")
-    run.add_argument("--max-node-losses", metavar="N", type=_count, default=3,
+    run.add_argument("--max-node-losses", metavar="N", type=_count,
                      help="with --executor ray: run a trial again at most N times when its node is lost "
                           "(default 3); an OOM or a failed trial is never run again")
     run.add_argument("--baseline", metavar="RUN_DIR", type=Path,
@@ -370,9 +370,14 @@ def _compare_with_baseline(args, baseline, run_dir: Path, trials_code: int) -> i
 
 
 def _resume_command(args, run_dir: Path) -> str:
+    """The command that completes this run as it was asked for: same executor, same baseline gate."""
     words = ["benchharness", "run", str(args.scenario), "--resume", str(run_dir)]
     if args.executor == "ray":
         words += ["--executor", "ray"] + (["--ray-address", args.ray_address] if args.ray_address else [])
+    if args.baseline is not None:
+        words += ["--baseline", str(args.baseline)] + (["--threshold", str(args.threshold)] if args.threshold is not None else [])
+        words += [w for key in args.ignore_param for w in ("--ignore-param", key)]
+        words += ["--allow-different-device"] if args.allow_different_device else []
     return " ".join(shlex.quote(w) for w in words)
 
 
@@ -382,14 +387,16 @@ def _ray_session(args, warn):
     started (or its cluster joined) before any run directory is made, so a missing extra or a
     wrong address is one line and no empty run; a local instance is shut down afterwards."""
     if args.executor != "ray":
-        if args.ray_address is not None:
-            raise UserError("benchharness: --ray-address applies to --executor ray only (see --help)")
+        given = [f for f, v in (("--ray-address", args.ray_address), ("--max-node-losses", args.max_node_losses)) if v is not None]
+        if given:
+            raise UserError(f"benchharness: {given[0]} applies to --executor ray only (see --help)")
         yield None
         return
-    from benchharness.ray_executor import RayOptions, connect, import_ray
+    from benchharness.ray_executor import DEFAULT_MAX_NODE_LOSSES, RayOptions, connect, import_ray
 
     ray = import_ray()
-    options = RayOptions(address=args.ray_address, max_node_losses=args.max_node_losses)
+    losses = DEFAULT_MAX_NODE_LOSSES if args.max_node_losses is None else args.max_node_losses
+    options = RayOptions(address=args.ray_address, max_node_losses=losses)
     connect(ray, options, warn)
     try:
         yield options

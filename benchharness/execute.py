@@ -137,10 +137,15 @@ def open_run(loaded, trials: list[Trial], out_dir: Path, resume_dir: Path | None
     return run, [t for t in trials if t.trial_id not in done]
 
 
+# The oldest schema whose trials a resume may add to: version 4 only added where a trial ran
+# (``execution``), so a version-3 run's trials have the same ids and measure the same way.
+RESUMABLE_FROM = 3
+
+
 def _check_resumable(run: RunDir, loaded) -> None:
     from benchharness.errors import UserError
 
-    if run.stored_schema_version < SCHEMA_VERSION:
+    if run.stored_schema_version < RESUMABLE_FROM:
         raise UserError(f"{run.path / 'run.json'}:1: schema_version: {run.stored_schema_version} was written by an "
                         f"older benchharness (now {SCHEMA_VERSION}): its trials measured differently and have other "
                         "ids; start a new run instead of resuming (report still reads it)")
@@ -209,6 +214,8 @@ def _run_locally(run: RunDir, runtime: dict, todo: list[Trial], on_event: EventC
     if gpus:
         _check_same_gpus(run, gpus, options.allow_different_host)
         run.update_info(environment=run.info["environment"] | {"gpus": gpus})
+    if run.info["environment"].get("ray_probe"):  # the peak is a Ray node's: probe this machine
+        run.update_info(peak=None, environment={k: v for k, v in run.info["environment"].items() if k != "ray_probe"})
     if todo:
         probe_device(run, runtime, warn)
     executor = Executor(run, runtime, sampler=sampler, on_event=on_event, warn=warn)

@@ -2,7 +2,8 @@
 
 ``oom`` is never a guess: it is TensorFlow's fatal allocation failure (``ResourceExhaustedError``, or
 an ``InternalError`` / ``UnknownError`` whose text is a CUDA or cuDNN out-of-memory), the host
-running out (``MemoryError``), or a kernel OOM kill the harness confirmed (the cgroup's
+running out (``MemoryError``, or Ray's memory monitor killing the trial's task: ``OutOfMemoryError``),
+or a kernel OOM kill the harness confirmed (the cgroup's
 ``memory.events`` oom_kill count rose while the worker ran). TensorFlow's allocator warning "ran out
 of memory trying to allocate ... this is not a failure" is not an OOM, and neither is a SIGKILL
 nobody can explain: that trial is ``failed`` with the reason.
@@ -15,6 +16,7 @@ import re
 # An exception line of TensorFlow's that means the allocation failed for good.
 FATAL_OOM = re.compile(
     r"\bResourceExhaustedError\b"
+    r"|\bOutOfMemoryError\b"  # Ray's memory monitor killed the trial's task (ray.exceptions)
     r"|\b(InternalError|UnknownError)\b.*(CUDA_ERROR_OUT_OF_MEMORY|CUDNN_STATUS_ALLOC_FAILED|[Oo]ut of memory)")
 
 

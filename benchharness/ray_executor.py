@@ -20,6 +20,7 @@ through Ray's ``accelerator_type:<model>`` resource, so the pays-off rule never 
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import socket
@@ -37,13 +38,13 @@ ACCELERATOR_PREFIX = "accelerator_type:"
 LOG_BYTES = 2 * 2**20  # the log that comes back: its tail, enough for any traceback
 TENSORBOARD_BYTES = 16 * 2**20  # summaries above this stay on the node (a warning says so)
 DEFAULT_MAX_NODE_LOSSES = 3
+PROBE_TIMEOUT_S = 600  # the probe's worker has 300 s (probe.PROBE_TIMEOUT_S); this also covers scheduling
 WAIT_S = 1.0
 INSTALL_HINT = "pip install 'benchharness[ray]'"
 
 
 def import_ray():
     """Ray, or a clear UserError: it is an optional extra."""
-    use_token_if_present()  # read by Ray's core when it is imported
     try:
         import ray
     except ImportError:
@@ -54,40 +55,56 @@ def import_ray():
 # -- where a trial may run ------------------------------------------------------------------------
 
 
+# Params that may differ within one device pin: a curve's batch sizes and timeouts, and the dense
+# and one-replica peers that pruned and multi-replica trials are measured against.
+NOT_PINNED = ("batch_size", "timeout_s", "sparsity", "num_gpus")
+
+
 def curve_key(params: dict) -> tuple:
-    """What identifies a batch-size curve: every param but the batch size."""
-    return tuple(sorted((k, repr(v)) for k, v in params.items() if k != "batch_size"))
+    """What must run on one GPU model: every param but ``NOT_PINNED`` (so a batch-size curve, and
+    a pruned or multi-replica trial with its dense or one-replica peer, never span two devices)."""
+    return tuple(sorted((k, repr(v)) for k, v in params.items() if k not in NOT_PINNED))
 
 
-def accelerator_types(cluster_resources: dict) -> list[str]:
-    """The cluster's GPU models as Ray names them (``accelerator_type:A100`` -> ``A100``), sorted."""
-    return sorted(k[len(ACCELERATOR_PREFIX):] for k in cluster_resources if k.startswith(ACCELERATOR_PREFIX))
+def accelerator_types(resources: dict) -> list[str]:
+    """The GPU models of a node's (or the cluster's) resources as Ray names them
+    (``accelerator_type:A100`` -> ``A100``), sorted."""
+    return sorted(k[len(ACCELERATOR_PREFIX):] for k in resources if k.startswith(ACCELERATOR_PREFIX))
 
 
-def pin_curves(trials: list[Trial], cluster_resources: dict) -> dict[tuple, str | None]:
-    """Each curve's GPU model: every trial of a curve runs on one model. Curves are dealt to the
-    models in turn, weighted by how many GPUs of each the cluster has (a model with two thirds of
-    the GPUs gets about two thirds of the curves). None where the cluster has no GPU model to pin
-    (no GPUs, or GPUs Ray could not name)."""
-    models = accelerator_types(cluster_resources)
+def gpus_by_model(nodes: list[dict]) -> dict[str, float]:
+    """GPUs per model over the live nodes (Ray gives each node ``accelerator_type:X`` = 1, not its
+    GPU count, so the count is the nodes' ``GPU``)."""
+    counts: dict[str, float] = {}
+    for node in (n for n in nodes if n.get("Alive")):
+        for model in accelerator_types(node["Resources"]):
+            counts[model] = counts.get(model, 0.0) + float(node["Resources"].get("GPU", 0))
+    return {m: c for m, c in counts.items() if c > 0}
+
+
+def pin_curves(trials: list[Trial], nodes: list[dict], already: dict[tuple, str] | None = None) -> dict[tuple, str | None]:
+    """Each curve's GPU model: every trial of a curve runs on one model. ``already``: curves pinned
+    by records of an earlier invocation (a resumed run keeps them). Other curves are dealt to the
+    models in turn, weighted by their GPU counts. None where no live node has a named GPU model."""
+    weights = gpus_by_model(nodes)
     curves = list(dict.fromkeys(curve_key(t.params) for t in trials))
-    if not models:
-        return {c: None for c in curves}
-    weights = {m: float(cluster_resources[ACCELERATOR_PREFIX + m]) for m in models}
-    dealt = {m: 0 for m in models}
-    pins = {}
-    for curve in curves:
-        model = min(models, key=lambda m: ((dealt[m] + 1) / weights[m], m))
+    pins = {c: m for c, m in (already or {}).items() if m in weights}
+    dealt = {m: sum(1 for v in pins.values() if v == m) for m in weights}
+    for curve in (c for c in curves if c not in pins):
+        if not weights:
+            pins[curve] = None
+            continue
+        model = min(weights, key=lambda m: ((dealt[m] + 1) / weights[m], m))
         dealt[model] += 1
         pins[curve] = model
     return pins
 
 
 def smallest_node_cpus(nodes: list[dict]) -> float:
-    """The CPUs of the smallest alive node (``ray.nodes()``): a CPU trial asks for that many, so it
-    has a node to itself."""
-    cpus = [n["Resources"].get("CPU", 0) for n in nodes if n.get("Alive")]
-    return max(1.0, min(cpus)) if cpus else 1.0
+    """The CPUs of the smallest live node that has any (a head started with ``--num-cpus=0`` runs
+    no trials): a CPU trial asks for that many, so it has a node to itself."""
+    cpus = [n["Resources"].get("CPU", 0) for n in nodes if n.get("Alive") and n["Resources"].get("CPU", 0) > 0]
+    return min(cpus) if cpus else 1.0
 
 
 def task_options(params: dict, cluster_resources: dict, nodes: list[dict], model: str | None) -> dict:
@@ -101,6 +118,28 @@ def task_options(params: dict, cluster_resources: dict, nodes: list[dict], model
             options["resources"] = {ACCELERATOR_PREFIX + model: 0.001}
         return options
     return {"num_gpus": 0, "num_cpus": smallest_node_cpus(nodes)}
+
+
+def fits_a_live_node(options: dict, nodes: list[dict]) -> bool:
+    """Whether some live node's total resources hold the request: Ray waits for ever otherwise."""
+    wanted = {"CPU": options.get("num_cpus", 0), "GPU": options.get("num_gpus", 0), **options.get("resources", {})}
+    return any(n.get("Alive") and all(n["Resources"].get(k, 0) >= v for k, v in wanted.items() if v) for n in nodes)
+
+
+def dependencies(trial: Trial, todo: list[Trial]) -> set[str]:
+    """The trials of ``todo`` whose records this trial's record is measured against, so it runs
+    after them: a pruned trial's dense peers, a multi-replica trial's one-replica peers."""
+    from benchharness.assemble import PRUNING_PEERS
+    from benchharness.scaling import replicas_of, scaling_key
+
+    params, deps = trial.params, set()
+    if params.get("sparsity"):
+        key = tuple(params.get(k) for k in PRUNING_PEERS)
+        deps |= {t.trial_id for t in todo if not t.params.get("sparsity")
+                 and tuple(t.params.get(k) for k in PRUNING_PEERS) == key}
+    if replicas_of(params) > 1:
+        deps |= {t.trial_id for t in todo if replicas_of(t.params) == 1 and scaling_key(t.params) == scaling_key(params)}
+    return deps - {trial.trial_id}
 
 
 def concurrency_rule(cluster_resources: dict) -> str:
@@ -213,6 +252,7 @@ def _tar_folder(folder: Path, warnings: list[str]) -> bytes | None:
     return buffer.getvalue()
 
 
+@functools.lru_cache(maxsize=1)  # a Ray worker process runs many tasks on one machine
 def _cpu_model() -> str | None:
     from benchharness.environment import capture_host
 
@@ -240,10 +280,13 @@ def connect(ray, options: RayOptions, warn: Callable[[str], None]) -> None:
             ray.init(address=options.address, **kwargs)
         else:
             ray.init(address="local", num_cpus=os.cpu_count(), **_local_gpus(warn), **kwargs)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
+    except Exception as exc:  # ConnectionError, RuntimeError, ValueError, ray.exceptions.AuthenticationError
         where = options.address or "a local instance"
+        # Ray 2.52+ turns token authentication on for a local instance (~/.ray/auth_token) and refuses
+        # a driver whose RAY_AUTH_MODE differs from the cluster's: say which mode this one had.
         raise UserError(f"benchharness: --executor ray: cannot start or join Ray at {where}: {exc} (is the cluster "
-                        f"up, and started with the same RAY_AUTH_MODE, now {os.environ.get(AUTH_MODE, 'unset')}?)") from None
+                        f"up, and is RAY_AUTH_MODE the one it was started with? here: "
+                        f"{os.environ.get(AUTH_MODE, 'unset')})") from None
 
 
 AUTH_MODE = "RAY_AUTH_MODE"
@@ -257,22 +300,10 @@ def check_answers(address: str) -> None:
     if not sep or not port.isdigit() or "/" in address:
         return
     try:
-        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
     except OSError as exc:
         raise UserError(f"benchharness: --ray-address {address}: nothing answers there ({exc.strerror or exc}); "
                         "start the cluster with `ray start --head` (see the README's Ray section)") from None
-
-
-def use_token_if_present() -> None:
-    """Ray (2.52 and later) turns token authentication on for a local instance and keeps the token
-    in ~/.ray/auth_token; a driver that then joins a cluster with RAY_AUTH_MODE unset is refused.
-    Where a token is at hand and the mode is unset, use the token (a local instance would anyway).
-    Must run before Ray is imported."""
-    if AUTH_MODE in os.environ:
-        return
-    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH") or \
-            (Path.home() / ".ray" / "auth_token").is_file():
-        os.environ[AUTH_MODE] = "token"
 
 
 def _local_gpus(warn) -> dict:
@@ -305,6 +336,7 @@ def ray_accelerator_name(gpu_name: str) -> str:
 class Pending:
     trial: Trial
     options: dict
+    after: set[str] = field(default_factory=set)  # trial ids it waits for (``dependencies``)
     task_attempts: int = 1
 
 
@@ -330,25 +362,67 @@ class RayExecutor:
         return self.executor.run
 
     def run_all(self, todo: list[Trial]) -> None:
-        """Run every trial in ``todo``; returns when each has a record. KeyboardInterrupt cancels
-        the tasks still running (their workers die with them) and propagates."""
-        resources = self.ray.cluster_resources()
+        """Run every trial in ``todo``; returns when each has a record. A trial waits for its
+        dependencies' records; one no live node can hold is recorded failed instead of waiting for
+        ever. KeyboardInterrupt cancels the tasks still running (their workers die) and propagates."""
         nodes = self.ray.nodes()
         self._alive_at_start = {n["NodeID"] for n in nodes if n.get("Alive")}
-        pins = pin_curves(todo, resources)
-        in_flight = {}
+        waiting = self._plan(todo, nodes)
+        in_flight: dict = {}
         try:
-            for trial in todo:
-                options = task_options(trial.params, resources, nodes, pins[curve_key(trial.params)])
-                in_flight[self._submit(Pending(trial, options))] = Pending(trial, options)
-            while in_flight:
+            while waiting or in_flight:
+                self._submit_ready(waiting, in_flight, force=not in_flight)
+                if not in_flight:
+                    continue
                 done, _ = self.ray.wait(list(in_flight), num_returns=1, timeout=WAIT_S)
                 for ref in done:
                     self._collect(ref, in_flight.pop(ref), in_flight)
+                self._refuse_unschedulable(in_flight)
         except BaseException:
             for ref in in_flight:
                 self.ray.cancel(ref, force=True)
             raise
+
+    def _plan(self, todo: list[Trial], nodes: list[dict]) -> list[Pending]:
+        resources = self.ray.cluster_resources()
+        pins = pin_curves(todo, nodes, self._recorded_pins())
+        return [Pending(t, task_options(t.params, resources, nodes, pins[curve_key(t.params)]), dependencies(t, todo))
+                for t in todo]
+
+    def _recorded_pins(self) -> dict[tuple, str]:
+        """The GPU model each curve's recorded trials ran on (a resumed run keeps its pins)."""
+        nodes = self.run.info["environment"].get("ray_nodes") or {}
+        pins = {}
+        for record in self.executor.records:
+            node = nodes.get((record.get("execution") or {}).get("node_id") or "")
+            if node and node.get("gpu_model"):
+                pins.setdefault(curve_key(record["params"]), node["gpu_model"])
+        return pins
+
+    def _submit_ready(self, waiting: list[Pending], in_flight: dict, force: bool = False) -> None:
+        """Submit each waiting trial whose dependencies are recorded (with ``force``, when nothing
+        runs, the first waiting one anyway: a dependency can never block the sweep); record one
+        that no live node can hold as failed."""
+        recorded = {r["trial_id"] for r in self.executor.records}
+        ready = [p for p in waiting if p.after <= recorded] or (waiting[:1] if force else [])
+        nodes = None
+        for pending in ready:
+            waiting.remove(pending)
+            nodes = nodes or self.ray.nodes()
+            if fits_a_live_node(pending.options, nodes):
+                in_flight[self._submit(pending)] = pending
+            else:
+                self._store_lost(pending, f"no live Ray node can hold it (it asks for {pending.options})")
+
+    def _refuse_unschedulable(self, in_flight: dict) -> None:
+        """A task whose request no live node can hold any more (its pinned GPU model's nodes died)
+        would wait for ever: cancel it and record the trial failed."""
+        nodes = self.ray.nodes()
+        for ref, pending in list(in_flight.items()):
+            if not fits_a_live_node(pending.options, nodes):
+                self.ray.cancel(ref, force=True)
+                del in_flight[ref]
+                self._store_lost(pending, f"no live Ray node can hold it any more (it asks for {pending.options})")
 
     def _submit(self, pending: Pending):
         describe = self.executor.wants_environment
@@ -358,7 +432,7 @@ class RayExecutor:
 
     def _collect(self, ref, pending: Pending, in_flight: dict) -> None:
         """Store a finished task's trial; resubmit it if its node was lost; record a task that
-        failed for another reason as a failed trial."""
+        failed for another reason as a failed (or, killed by Ray's memory monitor, oom) trial."""
         try:
             result: NodeResult = self.ray.get(ref)
         except Exception as exc:
@@ -368,7 +442,9 @@ class RayExecutor:
                           f"running it again (start {pending.task_attempts} of at most {self.options.max_node_losses + 1})")
                 in_flight[self._submit(pending)] = pending
                 return
-            self._store_lost(pending, exc)
+            # Ray's memory monitor's kill is ray.exceptions.OutOfMemoryError: outcome.classify reads
+            # that name as an OOM (the node's memory ran out; Ray picked this trial's task).
+            self._store_lost(pending, f"{type(exc).__name__}: {str(exc)[:2000]}")
             return
         self._store(pending.trial, result)
 
@@ -377,8 +453,8 @@ class RayExecutor:
 
         if isinstance(exc, (exceptions.NodeDiedError, exceptions.ObjectLostError, exceptions.OwnerDiedError)):
             return True
-        # A crashed task worker is a lost node only if fewer nodes are alive than when the run began
-        # (Ray's memory monitor killing the worker of a trial that ate the host's memory is no loss).
+        # A crashed task worker is a lost node only if a node of this sweep is dead (Ray's memory
+        # monitor killing the worker of a trial that ate the host's memory is no loss).
         return isinstance(exc, exceptions.WorkerCrashedError) and self._nodes_lost_since_start()
 
     def _nodes_lost_since_start(self) -> bool:
@@ -388,72 +464,93 @@ class RayExecutor:
         return any(not n.get("Alive") and n["NodeID"] in known for n in self.ray.nodes())
 
     def _store(self, trial: Trial, result: NodeResult) -> None:
+        """The record first; the log, TensorBoard files and run.json's node list after it, each
+        optional (a failure is a warning, the record is kept)."""
         for line in result.warnings:  # once per host: every task of a node says the same
             if (result.host, line) not in self._warned:
                 self._warned.add((result.host, line))
                 self.warn(f"{result.host}: {line}")
-        self._note_node(result)
-        log_path = self.run.new_log_path(trial.trial_id)
-        log_path.write_bytes(result.log)
-        if result.tensorboard_tar:
-            _untar(result.tensorboard_tar, self.run.tensorboard_dir(trial.trial_id))
-        peak = self.run.info.get("peak") if self._same_device_as_probe(result.node_id) else None
+        model = self._learn_node(result)
+        peak = self.run.info.get("peak") if model is not None and model == self._probed_model() else None
         write = None
         if result.samples_csv is not None:
             from benchharness.atomic import write_text_atomically
 
             write = lambda path: write_text_atomically(path, result.samples_csv)  # noqa: E731
+        log_path = self.run.new_log_path(trial.trial_id)  # this attempt's, named before the record counts it
         record = self.executor.store(trial, result.attempt, write, peak=peak)
+        self._optional(f"{log_path}", lambda: log_path.write_bytes(result.log))
+        if result.tensorboard_tar:
+            folder = self.run.tensorboard_dir(trial.trial_id)
+            self._optional(f"{folder}", lambda: _untar(result.tensorboard_tar, folder))
+        self._optional("run.json's environment.ray_nodes", lambda: self._note_node(result, model))
         self.on_record(trial, record)
 
-    def _store_lost(self, pending: Pending, exc: Exception) -> None:
-        """A task that ended in an exception (its node lost too often, or a bug in the task): the
-        trial is recorded as failed, with Ray's reason, so the sweep goes on and --retry-failed can
-        run it again."""
+    def _optional(self, what: str, write: Callable[[], object]) -> None:
+        try:
+            write()
+        except (OSError, tarfile.TarError, ValueError) as exc:
+            self.warn(f"{what}: could not be written ({exc}); the trial's record is kept")
+
+    def _store_lost(self, pending: Pending, reason: str) -> None:
+        """A trial whose task ended without a result (its node lost too often, no node to hold it,
+        killed by Ray's memory monitor, a bug in the task): recorded as failed (oom for the memory
+        monitor, by ``outcome.classify``), with the reason, so the sweep goes on and
+        ``--retry-failed`` can run it again."""
         from benchharness.assemble import WorkerRun
         from benchharness.node import Attempt, precise_utc_now
 
         now = time.monotonic()
-        reason = f"Ray task failed after {pending.task_attempts} start(s): {type(exc).__name__}: {str(exc)[:2000]}"
+        reason = f"Ray task ended after {pending.task_attempts} start(s) without a result: {reason}"
         worker = WorkerRun([], None, False, now, now, reason)
         execution = {"executor": "ray", "host": "unknown", "node_id": None, "started_utc": precise_utc_now(),
                      "finished_utc": precise_utc_now(), "cuda_visible_devices": None,
                      "task_attempts": pending.task_attempts}
-        self.run.new_log_path(pending.trial.trial_id).write_text(reason + "\n")
+        log_path = self.run.new_log_path(pending.trial.trial_id)
         record = self.executor.store(pending.trial, Attempt(worker, None, None, execution), None, peak=None)
+        self._optional(f"{log_path}", lambda: log_path.write_text(reason + "\n"))
         self.on_record(pending.trial, record)
 
-    def _note_node(self, result: NodeResult) -> None:
+    def _learn_node(self, result: NodeResult) -> str | None:
+        if result.node_id not in self.node_models:
+            self.node_models[result.node_id] = self._node_model(result.node_id, result.cpu_model)
+        return self.node_models[result.node_id]
+
+    def _note_node(self, result: NodeResult, model: str | None) -> None:
         """run.json's ``environment.ray_nodes``: each node that ran a trial, its host and devices."""
-        if result.node_id in self.node_models:
-            return
-        self.node_models[result.node_id] = self._node_model(result.node_id, result.cpu_model)
         nodes = dict(self.run.info["environment"].get("ray_nodes") or {})
-        nodes[result.node_id] = {"host": result.host, "gpus": result.gpus, "cpu": result.cpu_model}
+        if result.node_id in nodes:
+            return
+        gpu_model = model if result.gpus else None
+        nodes[result.node_id] = {"host": result.host, "gpus": result.gpus, "cpu": result.cpu_model, "gpu_model": gpu_model}
         self.run.update_info(environment=self.run.info["environment"] | {"ray_nodes": nodes})
 
-    def _same_device_as_probe(self, node_id: str) -> bool:
-        """MFU uses the probed peak only for trials on the device model the probe ran on."""
-        probed = (self.run.info["environment"].get("ray_probe") or {}).get("model")
-        return probed is not None and self.node_models.get(node_id) == probed
+    def _probed_model(self) -> str | None:
+        return (self.run.info["environment"].get("ray_probe") or {}).get("model")
 
     def probe(self, runtime: dict) -> None:
         """The device probe as a Ray task with a trial's resources (run.json's ``peak``, and the
-        device model it holds for, in ``environment.ray_probe``)."""
-        if self.run.info.get("peak"):
+        device model it holds for, in ``environment.ray_probe``). A peak probed elsewhere (a local
+        run resumed on Ray) is probed again: MFU must use the device the trials run on."""
+        if self.run.info.get("peak") and self._probed_model():
             return
         resources, nodes = self.ray.cluster_resources(), self.ray.nodes()
-        options = task_options({}, resources, nodes, (accelerator_types(resources) or [None])[0])
-        try:
-            peak, log, node_id, cpu_model = self.ray.get(self.ray.remote(max_retries=0)(probe_on_node).options(**options).remote(runtime))
-        except Exception as exc:
-            self.warn(f"the device probe failed on Ray ({type(exc).__name__}: {exc}): mfu stays null")
+        options = task_options({}, resources, nodes, next(iter(gpus_by_model(nodes)), None))
+        if not fits_a_live_node(options, nodes):
+            self.warn(f"the device probe cannot run: no live Ray node holds {options}; mfu stays null")
             return
-        (self.run.path / "logs" / "probe.log").write_bytes(log)
+        ref = self.ray.remote(max_retries=0)(probe_on_node).options(**options).remote(runtime)
+        try:
+            peak, log, node_id, cpu_model = self.ray.get(ref, timeout=PROBE_TIMEOUT_S)
+        except Exception as exc:
+            self.ray.cancel(ref, force=True)
+            self.warn(f"the device probe failed on Ray ({type(exc).__name__}: {exc}): mfu stays null")
+            self.run.update_info(peak=None)
+            return
+        self._optional("logs/probe.log", lambda: (self.run.path / "logs" / "probe.log").write_bytes(log))
+        model = self._node_model(node_id, cpu_model) if peak is not None else None
         if peak is None:
             self.warn(f"the device probe failed (see {self.run.path / 'logs' / 'probe.log'}): mfu stays null")
-            return
-        model = self._node_model(node_id, cpu_model)
         self.run.update_info(peak=peak, environment=self.run.info["environment"] | {"ray_probe": {"node_id": node_id, "model": model}})
 
     def _node_model(self, node_id: str, cpu_model: str | None) -> str | None:
@@ -464,6 +561,14 @@ class RayExecutor:
 
 
 def _untar(content: bytes, folder: Path) -> None:
+    """Unpack a node's TensorBoard files; members that would land outside ``folder`` (absolute
+    paths, ``..``, links) are refused, with tarfile's data filter where this Python has it."""
     folder.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(content), mode="r:gz") as tar:
-        tar.extractall(folder, filter="data")
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(folder, filter="data")
+            return
+        for member in tar.getmembers():
+            if not (member.isfile() or member.isdir()) or member.name.startswith("/") or ".." in Path(member.name).parts:
+                raise tarfile.TarError(f"unsafe member {member.name!r}")
+        tar.extractall(folder)

@@ -4,6 +4,7 @@ GPUs, fake NVML), a sweep into one run directory, a node killed mid-sweep, an OO
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -56,7 +57,8 @@ def test_a_node_lost_mid_sweep_still_records_every_trial_once(tmp_path, cluster)
     scenario.write_text(SCENARIO)
     harness = subprocess.Popen([sys.executable, "-m", "benchharness", "run", str(scenario), "--executor", "ray",
                                 "--ray-address", cluster.address, "--out", str(tmp_path / "results")],
-                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=os.environ | {"RAY_AUTH_MODE": "token"})  # as the README says for a cluster
     try:
         # Once both nodes have recorded a trial and the OOM (first in the plan) is recorded, kill
         # node 2 while it runs a trial.
@@ -101,8 +103,12 @@ def test_a_node_lost_mid_sweep_still_records_every_trial_once(tmp_path, cluster)
 
 
 def _records_under(parent: Path) -> list[dict]:
-    runs = list(parent.glob("*/trials.jsonl")) if parent.is_dir() else []
-    return [json.loads(line) for path in runs for line in path.read_text().splitlines() if line.strip()]
+    """The records written so far; a last line the driver is still appending is not one yet."""
+    out = []
+    for path in parent.glob("*/trials.jsonl") if parent.is_dir() else []:
+        text = path.read_text()
+        out += [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines() if line.strip()]
+    return out
 
 
 def test_ray_is_checked_before_a_run_directory_is_made(tmp_path):

@@ -14,7 +14,8 @@ from benchharness.ray_executor import (RayExecutor, RayOptions, check_answers, p
 
 
 def trial(batch: int, model: str = "m", **params) -> Trial:
-    return Trial(f"{model}-{batch}", 0, {"model": model, "batch_size": batch, "timeout_s": 60.0} | params)
+    extra = "".join(f"-{k}{v}" for k, v in sorted(params.items()))
+    return Trial(f"{model}-{batch}{extra}", 0, {"model": model, "batch_size": batch, "timeout_s": 60.0} | params)
 
 
 NODES = [{"Alive": True, "Resources": {"CPU": 8.0}}, {"Alive": True, "Resources": {"CPU": 4.0}},
@@ -35,12 +36,60 @@ def test_a_gpu_trial_reserves_its_replicas_gpus_on_its_curves_model():
     assert "resources" not in task_options({"batch_size": 64}, {"GPU": 2.0}, NODES, None)
 
 
-def test_every_trial_of_a_curve_runs_on_one_gpu_model():
+def gpu_node(model: str, gpus: int, alive: bool = True) -> dict:
+    # Ray gives a node accelerator_type:<model> = 1 whatever its GPU count.
+    return {"Alive": alive, "Resources": {"CPU": 8.0, "GPU": float(gpus), f"accelerator_type:{model}": 1.0}}
+
+
+def test_every_trial_of_a_curve_runs_on_one_gpu_model_dealt_by_gpu_count():
     trials = [trial(b, m) for m in ("a", "b", "c") for b in (32, 64, 128)]
-    pins = pin_curves(trials, {"GPU": 3.0, "accelerator_type:A100": 2.0, "accelerator_type:T4": 1.0})
-    assert len(pins) == 3 and set(pins.values()) == {"A100", "T4"}
-    assert sorted(pins.values()).count("A100") == 2  # two thirds of the GPUs, two of three curves
-    assert pin_curves(trials, {"CPU": 4.0}) == {key: None for key in pins}
+    # One A100 node with 8 GPUs, two T4 nodes with 2 each: A100 holds 2/3 of the GPUs.
+    nodes = [gpu_node("A100", 8), gpu_node("T4", 2), gpu_node("T4", 2), gpu_node("H100", 8, alive=False)]
+    pins = pin_curves(trials, nodes)
+    assert len(pins) == 3 and sorted(pins.values()) == ["A100", "A100", "T4"]
+    assert pin_curves(trials, [{"Alive": True, "Resources": {"CPU": 4.0}}]) == {key: None for key in pins}
+
+
+def test_pruned_and_multi_replica_trials_share_their_peers_pin():
+    dense, pruned = trial(32, sparsity=0.0), trial(32, sparsity=0.5)
+    one, two = trial(64, num_gpus=1), trial(64, num_gpus=2)
+    longer = trial(512, timeout_s=900.0)
+    pins = pin_curves([dense, pruned, one, two, longer], [gpu_node("A100", 4), gpu_node("T4", 4)])
+    assert len(set(pins)) == 1  # batch, timeout, sparsity and num_gpus never split a pin
+
+
+def test_a_resumed_run_keeps_the_pins_of_its_recorded_trials():
+    trials = [trial(32, "a"), trial(32, "b")]
+    nodes = [gpu_node("A100", 4), gpu_node("T4", 4)]
+    from benchharness.ray_executor import curve_key
+
+    kept = {curve_key(trials[0].params): "T4", curve_key(trials[1].params): "T4"}
+    assert set(pin_curves(trials, nodes, kept).values()) == {"T4"}
+
+
+def test_a_head_without_cpus_does_not_make_cpu_trials_small():
+    nodes = [{"Alive": True, "Resources": {"CPU": 0.0}}, {"Alive": True, "Resources": {"CPU": 16.0}}]
+    assert smallest_node_cpus(nodes) == 16.0
+
+
+def test_a_request_no_live_node_holds_is_seen():
+    from benchharness.ray_executor import fits_a_live_node
+
+    nodes = [gpu_node("A100", 2), gpu_node("T4", 4, alive=False)]
+    assert fits_a_live_node({"num_gpus": 2, "num_cpus": 1, "resources": {"accelerator_type:A100": 0.001}}, nodes)
+    assert not fits_a_live_node({"num_gpus": 4, "num_cpus": 1}, nodes)  # mirrored over 4 on 2-GPU nodes
+    assert not fits_a_live_node({"num_gpus": 1, "num_cpus": 1, "resources": {"accelerator_type:T4": 0.001}}, nodes)
+
+
+def test_pruned_and_multi_replica_trials_wait_for_their_peers():
+    from benchharness.ray_executor import dependencies
+
+    dense, pruned, other = trial(32, sparsity=0.0), trial(32, sparsity=0.5), trial(64, sparsity=0.5)
+    one, two = trial(128, num_gpus=1), trial(128, num_gpus=2)
+    todo = [dense, pruned, other, one, two]
+    assert dependencies(pruned, todo) == {dense.trial_id}
+    assert dependencies(other, todo) == set()  # its dense peer (batch 64) is not in this run's todo
+    assert dependencies(two, todo) == {one.trial_id} and dependencies(dense, todo) == set()
 
 
 def test_gpu_names_become_ray_accelerator_labels():
@@ -53,6 +102,8 @@ def test_gpu_names_become_ray_accelerator_labels():
 def test_an_address_where_nothing_listens_is_one_clear_error():
     with pytest.raises(UserError, match="127.0.0.1:1: nothing answers there"):
         check_answers("127.0.0.1:1")
+    with pytest.raises(UserError, match=r"\[::1\]:1: nothing answers there \(Connection refused"):
+        check_answers("[::1]:1")  # an IPv6 address is tried, not refused as a name
     check_answers("auto")  # left to Ray
 
 
@@ -67,6 +118,10 @@ def test_trials_overlap_only_on_the_same_host_at_the_same_time():
     assert overlapping_trials(records) == {"a": ["b"], "b": ["a"]}  # d starts as b ends: no overlap
     assert overlapping_trials([span("a", "h", "00", "10"), span("b", "h", "01", "02"), span("c", "h", "03", "04")]) \
         == {"a": ["b", "c"], "b": ["a"], "c": ["a"]}
+    unreadable = {"trial_id": "x", "execution": {"host": "h1", "started_utc": "yesterday", "finished_utc": "now"}}
+    naive = {"trial_id": "n", "execution": {"host": "h1", "started_utc": "2026-01-01T00:00:01",
+                                            "finished_utc": "2026-01-01T00:00:02"}}
+    assert overlapping_trials(records + [unreadable, naive]) == {"a": ["n", "b"], "b": ["a"], "n": ["a"]}
 
 
 class FakeRay:
@@ -83,6 +138,9 @@ class FakeRay:
             pass
 
         class WorkerCrashedError(Exception):
+            pass
+
+        class OutOfMemoryError(Exception):
             pass
 
     def __init__(self, failures: list[Exception]):
@@ -146,7 +204,7 @@ def test_a_lost_node_runs_the_trial_again_and_a_failed_task_is_recorded_once(tmp
     driver._collect(ref, in_flight.pop(ref), in_flight)  # lost again, past max_node_losses: a failed record
     assert in_flight == {} and len(seen) == 1
     (record,) = run.read_trials().records
-    assert record["status"] == "failed" and "Ray task failed after 2 start(s): NodeDiedError" in record["error"]
+    assert record["status"] == "failed" and "Ray task ended after 2 start(s) without a result: NodeDiedError" in record["error"]
     assert record["execution"]["task_attempts"] == 2
 
 
@@ -174,3 +232,16 @@ def test_a_local_instance_gets_the_fake_gpus_with_their_model_label(monkeypatch)
     assert local["num_gpus"] >= 1
     (label,) = local["resources"]
     assert label.startswith("accelerator_type:") and local["resources"][label] == local["num_gpus"]
+
+
+def test_a_task_killed_by_rays_memory_monitor_is_an_oom_recorded_once(tmp_path, fake_ray):
+    from benchharness.execute import Executor
+    from benchharness.ray_executor import Pending
+
+    run = make_run(tmp_path)
+    driver = RayExecutor(Executor(run, {"sample_interval_ms": 0}), fake_ray, RayOptions(), 0, lambda t, r: None, print)
+    fake_ray.failures = [FakeRay.exceptions.OutOfMemoryError("Task was killed due to the node running low on memory")]
+    in_flight = {}
+    driver._collect(1, Pending(trial(512), {}), in_flight)
+    (record,) = run.read_trials().records
+    assert in_flight == {} and record["status"] == "oom" and "OutOfMemoryError" in record["error"]
