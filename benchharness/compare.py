@@ -205,8 +205,21 @@ def fingerprint(info: dict, records: list[dict]) -> dict[str, str | None]:
     out |= {"CPU": cpu.get("model"), "CPU cores (logical/physical)":
             f"{cpu.get('logical_cores')}/{cpu.get('physical_cores')}" if cpu else None,
             "host": environment.get("host"), "Python": environment.get("python"), "benchharness": info.get("benchharness")}
+    out |= _execution(info, records)
     runtime = _mapping(_mapping(_mapping(info.get("scenario")).get("resolved")).get("runtime"))
     return out | {f"runtime.{key}": _plain(value) for key, value in sorted(runtime.items())}
+
+
+def _execution(info: dict, records: list[dict]) -> dict[str, str | None]:
+    """How the trials ran: the executor and its concurrency rule, and whether any shared a host at
+    the same time (a figure measured beside another trial is not one measured alone)."""
+    from benchharness.analyze import overlapping_trials
+
+    executor = _mapping(info.get("executor"))
+    shared = overlapping_trials(records)
+    return {"executor": executor.get("kind") or "local",
+            "concurrency": executor.get("concurrency") or "one trial at a time",
+            "trials that shared a host": f"{len(shared)} of {len(records)}" if shared else "none"}
 
 
 def _plain(value) -> str:
