@@ -19,7 +19,8 @@ import traceback
 from pathlib import Path
 
 from benchharness import __version__
-from benchharness.console import err, out, print_answers, print_plan, print_summary, print_warnings, say
+from benchharness.console import (err, out, print_answers, print_max_batch, print_plan, print_summary, print_warnings,
+                                  say)
 from benchharness.errors import UserError
 
 EXIT_OK, EXIT_TRIAL_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("scenarios", metavar="SCENARIO.yaml", nargs="+")
     _add_allow_large_plan(validate)
     _add_report(verbs)
+    _add_maxbatch(verbs)
     schema = verbs.add_parser("schema", help="print the JSON Schema of a trial record or of run.json",
                               description=("Print the JSON Schema (draft 2020-12) of one line of trials.jsonl "
                                            "(trial-record) or of run.json (run); docs/schema/ holds the same files."))
@@ -121,6 +123,24 @@ def _add_run(verbs) -> None:
                           "(default 3); an OOM or a failed trial is never run again")
 
 
+def _add_maxbatch(verbs) -> None:
+    maxbatch = verbs.add_parser("maxbatch", help="find each curve's largest batch that fits (short probes)", description=(
+        "Find the largest batch that fits for every curve of SCENARIO (its trials without batch_size): short "
+        "probes, each in a fresh process, predicted from a memory fit and confirmed twice; the answer goes to "
+        "run.json's max_batch. The scenario's sweep trials are not run (search: max_batch in a scenario runs "
+        "both)."))
+    maxbatch.add_argument("scenario", metavar="SCENARIO.yaml", help="scenario file (its max_batch settings apply)")
+    maxbatch.add_argument("--out", metavar="DIR", type=Path, default=Path("results"),
+                          help="parent folder for the run directory (default: results/)")
+    maxbatch.add_argument("--resume", metavar="RUN_DIR", type=Path,
+                          help="continue an interrupted search: probes with a record are not run again")
+    maxbatch.add_argument("--retry-failed", action="store_true", help="with --resume: run failed probes again")
+    maxbatch.add_argument("--allow-different-host", action="store_true",
+                          help="with --resume: accept a run started on another host or GPU model")
+    maxbatch.add_argument("--no-report", action="store_true", help="do not render the HTML report at the end")
+    maxbatch.set_defaults(executor="local", ray_address=None, dry_run=False, allow_large_plan=False, search_only=True)
+
+
 def _add_report(verbs) -> None:
     report = verbs.add_parser("report", help="render the report of run directories (HTML or Markdown)",
                               description=("Render a self-contained report from run directories only: no GPU, "
@@ -143,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return {"run": cmd_run, "validate": cmd_validate, "report": cmd_report, "schema": cmd_schema,
-                "models": cmd_models}[args.verb](args)
+                "models": cmd_models, "maxbatch": cmd_run}[args.verb](args)
     except UserError as exc:
         for line in exc.lines:
             say(err, line)
@@ -251,14 +271,19 @@ def _sweep(args, loaded, trials, warn, ray_options) -> int:
     from benchharness.progress import SweepProgress
 
     options = ResumeOptions(args.allow_different_host, args.retry_failed)
-    run, todo = open_run(loaded, trials, args.out, args.resume, warn, options)
+    searching = _check_search(args, loaded)
+    planned = [] if getattr(args, "search_only", False) else trials
+    run, todo = open_run(loaded, planned, args.out, args.resume, warn, options)
     args.run_dir = run.path  # a crash log goes here
     resume_cmd = _resume_command(args, run.path)
-    say(err, f"{len(todo)} of {len(trials)} trial(s) to run; results in {run.path}")
+    say(err, f"{len(todo)} of {len(planned)} trial(s) to run{' after the largest-batch search' if searching else ''}; "
+             f"results in {run.path}")
     try:
-        with SweepProgress(err, trials, todo) as progress:
+        with SweepProgress(err, planned, todo) as progress:
+            search = _search_hook(args, loaded, trials, run, progress) if searching else None
             records = run_sweep(run, loaded.scenario.runtime.model_dump(), todo, on_event=progress.on_event,
-                                on_record=progress.on_record, warn=warn, options=options, ray_options=ray_options)
+                                on_record=progress.on_record, warn=warn, options=options, ray_options=ray_options,
+                                search=search)
     except KeyboardInterrupt:
         return _stopped(run, trials, resume_cmd, "Interrupted", EXIT_INTERRUPTED)
     except OSError as exc:
@@ -266,8 +291,11 @@ def _sweep(args, loaded, trials, warn, ray_options) -> int:
             raise
         say(err, unusable_output_line(exc))
         return _stopped(run, trials, resume_cmd, "Stopped: fix that, then resume", EXIT_USAGE)
-    print_summary(records, trials)
-    print_answers(records)
+    trial_records = [r for r in records if r["role"] == "trial"]
+    if trial_records:
+        print_summary(trial_records, trials)
+        print_answers(trial_records)
+    print_max_batch(run.info.get("max_batch"))
     report_path = None if args.no_report else _report_after_run(run.path)
     say(out, f"run directory: {run.path}")
     if report_path:
@@ -276,8 +304,30 @@ def _sweep(args, loaded, trials, warn, ray_options) -> int:
     return EXIT_TRIAL_FAILED if bad else EXIT_OK
 
 
+def _check_search(args, loaded) -> bool:
+    """Whether this invocation searches for the largest batch; raises ``UserError`` where it cannot."""
+    scenario = loaded.scenario
+    if not getattr(args, "search_only", False) and scenario.search != "max_batch":
+        return False
+    if args.executor == "ray":
+        raise UserError(f"{loaded.path}: search: the largest-batch search runs with the local executor (its probes "
+                        "run one after another, each decided from the last); drop --executor ray or the search")
+    if scenario.runtime.sample_interval_ms == 0:
+        raise UserError(f"{loaded.path}: runtime.sample_interval_ms: the largest-batch search reads each probe's "
+                        "memory from the sampled telemetry: must not be 0")
+    return True
+
+
+def _search_hook(args, loaded, trials, run, progress):
+    from benchharness.search import config_of, curves_of, search_hook
+
+    return search_hook(run, config_of(loaded.scenario.max_batch), curves_of(trials), args.retry_failed,
+                       progress.on_probe)
+
+
 def _resume_command(args, run_dir: Path) -> str:
-    words = ["benchharness", "run", str(args.scenario), "--resume", str(run_dir)]
+    verb = "maxbatch" if getattr(args, "search_only", False) else "run"
+    words = ["benchharness", verb, str(args.scenario), "--resume", str(run_dir)]
     if args.executor == "ray":
         words += ["--executor", "ray"] + (["--ray-address", args.ray_address] if args.ray_address else [])
     return " ".join(shlex.quote(w) for w in words)
