@@ -24,16 +24,13 @@ def make_epoch_timer(keras, events: EventLog, samples_of, paused=lambda: 0.0):
             self._supports_tf_logs = True  # no per-step conversion of logs to numpy: no extra sync
             self.epochs: list[dict] = []
             self.last_step_ms: list[float] = []  # the step times (ms) of the last finished epoch
-            self._previous_end: float | None = None
 
         def on_train_begin(self, logs=None):
             self._previous_end = None  # the gap between fit calls sets up windows: no window's work
 
         def on_epoch_begin(self, epoch, logs=None):
             events.emit("epoch_start", epoch=epoch)
-            self._step_ms: list[float] = []
-            self._steps = 0
-            self._last = time.perf_counter()
+            self._step_ms, self._steps, self._last = [], 0, time.perf_counter()
             self._t0 = self._last if self._previous_end is None else self._previous_end
             self._paused_at_start = self._paused_at_step = paused()
 
