@@ -19,8 +19,8 @@ import traceback
 from pathlib import Path
 
 from benchharness import __version__
-from benchharness.console import (err, out, print_answers, print_max_batch, print_plan, print_summary, print_warnings,
-                                  say)
+from benchharness.console import (err, out, print_answers, print_max_batch, print_plan, print_summary, print_tta,
+                                  print_warnings, say)
 from benchharness.errors import UserError
 
 EXIT_OK, EXIT_TRIAL_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -295,6 +295,7 @@ def _sweep(args, loaded, trials, warn, ray_options) -> int:
     if trial_records:
         print_summary(trial_records, trials)
         print_answers(trial_records)
+        print_tta(trial_records)
     print_max_batch(run.info.get("max_batch"))
     report_path = None if args.no_report else _report_after_run(run.path)
     say(out, f"run directory: {run.path}")

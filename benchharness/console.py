@@ -126,6 +126,17 @@ def print_max_batch(entries: list[dict] | None) -> None:
                    f"{fmt(entry['doubling_bisection_probes'], 'd')}); {entry['stop_reason']}")
 
 
+def print_tta(records: list[dict]) -> None:
+    """Each time-to-accuracy curve's answer in words (``analyze_tta``)."""
+    from benchharness.analyze_tta import tta_curve, tta_groups
+
+    for group in tta_groups(records):
+        curve = tta_curve(group)
+        out.print(f"[bold]Time to accuracy ({'decided' if curve.fastest and curve.fastest.decided else 'undecided'}):[/] ",
+                  end="")
+        say(out, curve.headline)
+
+
 def _pruning_cells(record: dict) -> list[str]:
     pruning, sizes, evaluation = record.get("pruning") or {}, record.get("sizes") or {}, record.get("eval") or {}
     return [fmt(pruning.get("measured"), ".3f"), fmt(evaluation.get("accuracy"), ".4f"),

@@ -301,7 +301,7 @@ def _trial_problems(scenario: Scenario, p: dict) -> list[tuple[Path_, str]]:
         problems.append((_origin(scenario, "samples_per_epoch", "auto"),
                          "pruning needs a fixed step count: set samples_per_epoch to a number (or null) "
                          "for trials with sparsity > 0"))
-    if p["epochs"] == "auto" and p["max_epochs"] < p["min_steady_epochs"] + 1:
+    if p["epochs"] == "auto" and scenario.target is None and p["max_epochs"] < p["min_steady_epochs"] + 1:
         problems.append((_origin(scenario, "max_epochs", p["max_epochs"]),
                          f"must leave room for a warm-up epoch and min_steady_epochs ({p['min_steady_epochs']}): "
                          f"at least {p['min_steady_epochs'] + 1}, got {p['max_epochs']}"))

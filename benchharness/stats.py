@@ -61,6 +61,7 @@ import numpy as np
 
 __all__ = [
     "Interval", "throughput_interval", "t_quantiles", "use_t_quantiles", "trial_level_interval", "has_trend", "StopRule",
+    "trimmed_interval", "inverted",
     "stop_decision", "warmup_settled", "Point", "Answer", "decide", "classify", "median_choice",
 ]
 
@@ -183,6 +184,34 @@ def trial_level_interval(medians: Sequence[float], confidence: float = CONFIDENC
     This is the interval the analysis uses: repeats run in separate processes, so their medians are
     independent samples and the interval means what it says (unlike a within-trial one)."""
     return _t_interval(_figures(medians), confidence)
+
+
+def trimmed_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> Interval | None:
+    """The figure of a time to accuracy over seeds: the mean after dropping the fastest and the
+    slowest when there are 5 or more (MLPerf's rule for its time-to-train results), with the
+    Student t interval of the mean over the values kept (``median`` holds that mean: it is the
+    figure reported). Values must be finite and > 0; None for none. The interval over trimmed
+    values is somewhat narrower than the truth (the extremes are gone): with fewer than 5 seeds
+    nothing is trimmed."""
+    x = sorted(_figures(values)) if len(values) else []
+    kept = x[1:-1] if len(x) >= 5 else x
+    n = len(kept)
+    if n == 0:
+        return None
+    mean = math.fsum(kept) / n
+    if n == 1:
+        return Interval(mean, mean, mean, mean, 1, None)
+    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in kept) / (n - 1))
+    half = _t_quantile(confidence, n - 1) * sd / math.sqrt(n)
+    return Interval(mean, mean, mean - half, mean + half, n, sd / mean)
+
+
+def inverted(interval: Interval) -> Interval:
+    """The interval of 1 / value (a time as a rate, so that higher is better and ``decide`` applies):
+    the ends swap; a low end at or below 0 leaves the rate unbounded above."""
+    high = 1 / interval.low if interval.low > 0 else math.inf
+    figure = 1 / interval.median
+    return Interval(figure, 1 / interval.mean, 1 / interval.high, high, interval.n, interval.cv)
 
 
 # -- steady state ----------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ from benchharness.tta import eval_step, lr_policy, period_throughput, reached
 from benchharness.worker.events import EventLog
 from benchharness.worker.model import output_activation
 
-EVAL_CHUNK = 2048
+# 512: the fastest of 512, 2048 and the whole split for tutorial_cnn here (0.72 s vs 0.9 s for 10,000).
+EVAL_CHUNK = 512
 
 
 def make_evaluator(tf, model, x_test, y_test):
