@@ -170,6 +170,8 @@ def next_probe(config: SearchConfig, limit_mb: float, probes: Sequence[ProbeResu
     if state.hi is not None and state.hi <= state.lo + config.step:
         return _confirm(state)
     if state.lo >= config.upper:
+        if len(state.outcomes[state.lo]) < 2:
+            return Next(state.lo, len(state.outcomes[state.lo]), "confirm")
         return Done(f"batch {state.lo} fits and the search stops at max_batch.upper ({config.upper})")
     if state.hi is None:
         return _upward(config, limit_mb, state)
