@@ -193,3 +193,15 @@ def test_on_the_cpu_the_search_stops_after_one_probe_and_says_why():
               "telemetry": {"mem_primary_source": "rss_growth", "mem_primary_mb": 50.0, "mem_limit_mb": None}}
     entry = Search(SearchConfig(), lambda trial: record | {"trial_id": trial.trial_id}, {}).curve({"model": "m"})
     assert entry["probe_count"] == 1 and entry["verified"] is None and "no memory limit" in entry["stop_reason"]
+
+
+def test_the_probe_chart_draws_the_fit_the_limit_and_the_answer():
+    from benchharness.report.charts import max_batch_probes
+
+    probes = [{"batch_size": b, "status": s, "mem_mb": m} for b, s, m in
+              ((32, "ok", 692.0), (352, "ok", 2637.0), (1232, "oom", None), (1224, "ok", 8144.0))]
+    entry = {"fit": {"intercept_mb": 466.0, "mb_per_sample": 6.27, "residual_mb": 25.5, "points": 3},
+             "limit_mb": 8192.0, "verified": 1224}
+    svg = max_batch_probes([{"label": "tiny_mlp on synthetic", "entry": entry, "probes": probes}])
+    assert svg.startswith("<svg") and "largest batch that fits: 1224" in svg and "6.27 MiB per sample" in svg
+    assert max_batch_probes([{"label": "x", "entry": entry, "probes": probes[2:3]}]) is None  # nothing fit

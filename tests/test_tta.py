@@ -171,3 +171,82 @@ def test_trials_trained_to_a_target_are_no_throughput_curve():
     plain = dict(records[0], trial_id="plain", tta=None, params=records[0]["params"] | {"lr_scaling": "sqrt"})
     probe = dict(plain, trial_id="probe", role="probe")
     assert curve_groups(records + [plain, probe]) == [[plain]]
+
+
+# -- the record and the report ----------------------------------------------------------------------
+
+
+def test_a_time_to_accuracy_record_carries_its_figures_and_the_parents_energy():
+    from benchharness.assemble import RunContext, WorkerRun, build_record
+    from benchharness.plan import Trial
+    from helpers.records import worker_events
+
+    tta = dict(tta_record(128, 1, 20.0)["tta"])
+    del tta["energy_j"], tta["energy_note"]  # the worker does not measure energy: the parent adds it
+    events = worker_events((2.0, 1.0), tta=tta, measurement={"warmup_epochs": 1, "stop_reason": "target"})
+    worker = WorkerRun(events, 0, False, 99.0, events[-1]["t_monotonic"] + 0.25)
+    target = {"metric": "accuracy", "value": 0.87, "eval_every_samples": 12000}
+    trial = Trial("t", 1, {"batch_size": 128, "timeout_s": 60.0}, target=target)
+    record = build_record(trial, worker, None, RunContext(), energy_to_target=(512.0, None))
+    assert record.role == "trial" and record.stop_reason == "target"
+    assert record.tta.time_to_target_s == 20.0 and record.tta.energy_j == 512.0 and record.tta.seed == 1
+    failed = build_record(trial, WorkerRun(worker_events((2.0,), status="failed"), 1, False, 99.0, 120.0), None,
+                          RunContext())
+    assert failed.tta is None  # its status says why
+
+
+def test_trial_ids_tell_a_target_and_a_probe_from_a_plain_trial():
+    from benchharness.plan import trial_id
+
+    params = {"batch_size": 32}
+    plain = trial_id(params, 0)
+    assert trial_id(params, 0, role="trial", target=None) == plain  # existing ids unchanged
+    assert len({plain, trial_id(params, 0, role="probe"), trial_id(params, 0, target={"value": 0.87})}) == 3
+
+
+def test_version_4_records_and_runs_upgrade_to_5():
+    from benchharness.record import RunInfo, TrialRecord
+    from benchharness.upgrade import upgrade_records, upgrade_run_info
+    from helpers.records import RUN_INFO, make_record
+
+    current = make_record("t1").model_dump(mode="json")
+    old = {k: v for k, v in current.items() if k not in ("role", "tta")} | {"schema_version": 4}
+    (upgraded,) = upgrade_records([old])
+    assert TrialRecord.model_validate(upgraded).role == "trial" and upgraded["tta"] is None
+    info = {"schema_version": 4, "benchharness": "0.1.0", "started_utc": "x", "finished_utc": None, **RUN_INFO,
+            "peak": None, "planned_trials": [], "recorded": 0, "complete": False, "executor": None}
+    assert RunInfo.model_validate(upgrade_run_info(info)).max_batch is None
+
+
+def test_the_report_answers_time_to_accuracy_and_the_largest_batch(tmp_path):
+    from benchharness.report import render
+    from benchharness.store import RunDir
+    from helpers.records import RUN_INFO
+
+    from benchharness.assemble import RunContext, WorkerRun, build_record
+    from benchharness.plan import Trial
+    from helpers.records import worker_events
+
+    run = RunDir.create(tmp_path, "step13", RUN_INFO)
+    for batch, repeat, seconds in ((32, 0, 40.0), (32, 1, 42.0), (128, 0, 20.0), (128, 1, 21.0)):
+        tta = {k: v for k, v in tta_record(batch, repeat, seconds)["tta"].items() if k not in ("energy_j", "energy_note")}
+        events = worker_events((2.0, 1.0), tta=tta)
+        trial = Trial(f"tta{batch}{repeat}", repeat, {"batch_size": batch, "model": "tutorial_cnn",
+                                                     "dataset": "fashion_mnist", "seed": 0, "timeout_s": 60.0})
+        run.append_record(build_record(trial, WorkerRun(events, 0, False, 99.0, 120.0), None, RunContext()))
+    probe = Trial("p1", 0, {"batch_size": 64, "model": "tutorial_cnn", "dataset": "synthetic", "timeout_s": 60.0},
+                  role="probe")
+    run.append_record(build_record(probe, WorkerRun(worker_events((1.0, 1.0)), 0, False, 99.0, 110.0), None,
+                                   RunContext()))
+    entry = {"curve": {"model": "tutorial_cnn", "dataset": "synthetic", "timeout_s": 60.0}, "limit_mb": 8192.0,
+             "headroom_mb": 409.6, "step": 8, "start": 64, "predicted": 1232, "predicted_interval": [1216, 1240],
+             "seed_predicted": 1264, "verified": 1224, "oom_at": 1232, "fit": None, "probes": ["p1"],
+             "probe_count": 1, "doubling_bisection_probes": 16, "stop_reason": "confirmed"}
+    run.update_info(max_batch=[entry])
+    html = render([run.path], tmp_path / "r.html").read_text()
+    assert "How large can the batch go?" in html and "the largest batch that fits is <strong>1224</strong>" in html
+    assert "Does the larger batch still pay off once convergence counts?" in html
+    assert "to accuracy 0.87, batch 128 trains fastest" in html and "p1</code> probe" in html
+    md = render([run.path], tmp_path / "r.md", "md").read_text()
+    assert "**Largest batch that fits, tutorial_cnn on synthetic: 1224** (twice)" in md
+    assert "| 128 | 0.001 | 2 of 2 | 20.5 |" in md
