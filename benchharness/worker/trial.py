@@ -50,8 +50,9 @@ def run_trial(spec: dict, events: EventLog) -> dict:
         cost = measure_cost(tf, model, runtime, spec.get("cost_cache_dir"))
         events.emit("costed")
     data = load_data(model, params)
+    rate = learning_rate(keras, params, batch, len(data.x_train))  # lr_scaling, lr_warmup_epochs
     with placement.scope():
-        compile_model(keras, model, params, runtime, learning_rate(keras, params, batch, len(data.x_train)))
+        compile_model(keras, model, params, runtime, rate)
     whole_batches = params.get("samples_per_epoch") == "auto" or target is not None
     batches = make_dataset(tf, data.x_train, data.y_train, batch, seed, whole_batches)
     result = {"device": describe_device(tf), "distribution": {"replicas": placement.replicas,
@@ -60,19 +61,20 @@ def run_trial(spec: dict, events: EventLog) -> dict:
     guard = memory_guard(tf, keras, runtime, batch, result)
     events.emit("ready")
     fit = tta_fit if target else throughput_fit
-    result.update(fit(tf, keras, model, data, batches, spec, events, Fitting(batch, seed, cost, guard)))
+    result.update(fit(tf, keras, model, data, batches, spec, events, Fitting(batch, seed, cost, guard, rate)))
     return result
 
 
 @dataclass(frozen=True)
 class Fitting:
     """What a fit needs besides the model and data: the global batch, the trial's seed, the FLOP
-    count, and the fake device's memory guard (a callback, or None)."""
+    count, the fake device's memory guard (a callback, or None) and the learning rate (or schedule)."""
 
     batch: int
     seed: int
     cost: dict | None
     guard: object | None
+    rate: object
 
 
 def memory_guard(tf, keras, runtime: dict, batch: int, result: dict):
@@ -93,7 +95,7 @@ def throughput_fit(tf, keras, model, data, batches, spec: dict, events: EventLog
     the memory peak, the evaluation and (``measure_sizes``) the exported sizes."""
     params, batch = spec["params"], fitting.batch
     result = {"dense_pretrain": train_dense_first(model, batches, params, events)}
-    model, pruning_state = prepare_pruning(keras, model, params, spec["runtime"], batches.steps_per_epoch)
+    model, pruning_state = prepare_pruning(keras, model, params, spec["runtime"], batches.steps_per_epoch, fitting.rate)
     auto_windows = params.get("samples_per_epoch") == "auto"
     samples_of = (lambda steps: steps * batch) if auto_windows else (lambda steps: len(data.x_train))
     result["measurement"] = timed_fit(tf, keras, model, batches, spec, events, samples_of, pruning_state is not None,
