@@ -58,7 +58,7 @@ class Search:
 
     def curve(self, curve: dict) -> dict:
         """Search one curve to its end; returns its run.json ``max_batch`` entry."""
-        from benchharness.stats import CONFIDENCE, _t_quantile
+        from benchharness.stats import CONFIDENCE, t_quantile
 
         probes: list[ProbeResult] = []
         limit_mb, reason = None, None
@@ -76,7 +76,7 @@ class Search:
             if limit_mb is None:
                 reason = ("no memory limit to search against: the probe ran on the CPU (use a GPU, or the fake NVML "
                           "with a memory_model in CI)")
-        summary = summarize_search(self.config, limit_mb, probes, reason, lambda dof: _t_quantile(CONFIDENCE, dof))
+        summary = summarize_search(self.config, limit_mb, probes, reason, lambda dof: t_quantile(CONFIDENCE, dof))
         return {"curve": curve} | summary
 
     def _record(self, trial: Trial) -> dict:

@@ -4,7 +4,8 @@ A *window* is one steady epoch (after warm-up); its figure is throughput in samp
 turns a trial's window figures into an estimate with its uncertainty (`throughput_interval`),
 decides when a trial may stop measuring (`stop_decision`, after BenchmarkDotNet's MaxRelativeError
 stop), tells a non-steady trace from noise (`has_trend`), decides when the warm-up has ended
-(`warmup_settled`), and answers "does a larger batch pay off?" from intervals (`decide`).
+(`warmup_settled`), and answers "does a larger batch pay off?" from intervals (`decide`); a time
+to accuracy over seeds is `trimmed_interval`, compared as a rate (`inverted`) with the same rule.
 Style after asv's ``_stats.py``: small functions, documented contracts.
 
 Intervals
@@ -60,9 +61,9 @@ from typing import Sequence
 import numpy as np
 
 __all__ = [
-    "Interval", "throughput_interval", "t_quantiles", "use_t_quantiles", "trial_level_interval", "has_trend", "StopRule",
-    "trimmed_interval", "inverted",
-    "stop_decision", "warmup_settled", "Point", "Answer", "decide", "classify", "median_choice",
+    "Interval", "throughput_interval", "t_quantile", "t_quantiles", "use_t_quantiles", "trial_level_interval",
+    "trimmed_interval", "inverted", "has_trend", "StopRule", "stop_decision", "warmup_settled", "Point", "Answer",
+    "decide", "classify", "median_choice",
 ]
 
 # has_trend: below this many windows a halves comparison has too few points per half to test.
@@ -124,6 +125,11 @@ _GIVEN_T: dict[tuple[float, int], float] = {}
 def t_quantiles(confidence: float, max_dof: int) -> dict[int, float]:
     """The two-sided ``confidence`` Student t quantile for 1..max_dof degrees of freedom (scipy)."""
     return {dof: _t_quantile(confidence, dof) for dof in range(1, max_dof + 1)}
+
+
+def t_quantile(confidence: float, dof: int) -> float:
+    """The two-sided ``confidence`` Student t quantile at ``dof`` degrees of freedom."""
+    return _t_quantile(confidence, dof)
 
 
 def use_t_quantiles(confidence: float, table: dict[int, float]) -> None:
