@@ -196,9 +196,9 @@ def trimmed_interval(values: Sequence[float], confidence: float = CONFIDENCE) ->
     """The figure of a time to accuracy over seeds: the mean after dropping the fastest and the
     slowest when there are 5 or more (MLPerf's rule for its time-to-train results), with the
     Student t interval of the mean over the values kept (``median`` holds that mean: it is the
-    figure reported). Values must be finite and > 0; None for none. The interval over trimmed
-    values is somewhat narrower than the truth (the extremes are gone): with fewer than 5 seeds
-    nothing is trimmed."""
+    figure reported; its low end is clamped at 0). Values must be finite and > 0; None for none.
+    The interval over trimmed values is somewhat narrower than the truth (the extremes are gone):
+    with fewer than 5 seeds nothing is trimmed."""
     x = sorted(_figures(values)) if len(values) else []
     kept = x[1:-1] if len(x) >= 5 else x
     n = len(kept)
@@ -209,7 +209,8 @@ def trimmed_interval(values: Sequence[float], confidence: float = CONFIDENCE) ->
         return Interval(mean, mean, mean, mean, 1, None)
     sd = math.sqrt(math.fsum((v - mean) ** 2 for v in kept) / (n - 1))
     half = _t_quantile(confidence, n - 1) * sd / math.sqrt(n)
-    return Interval(mean, mean, mean - half, mean + half, n, sd / mean)
+    # A time or an energy is positive: the part of the interval below 0 holds no possible value.
+    return Interval(mean, mean, max(0.0, mean - half), mean + half, n, sd / mean)
 
 
 def inverted(interval: Interval) -> Interval:

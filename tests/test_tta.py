@@ -250,3 +250,9 @@ def test_the_report_answers_time_to_accuracy_and_the_largest_batch(tmp_path):
     md = render([run.path], tmp_path / "r.md", "md").read_text()
     assert "**Largest batch that fits, tutorial_cnn on synthetic: 1224** (twice)" in md
     assert "| 128 | 0.001 | 2 of 2 | 20.5 |" in md
+
+
+def test_a_time_interval_never_goes_below_zero():
+    wide = stats.trimmed_interval([26.0, 42.9])  # two seeds: t(1) = 12.7
+    assert wide.low == 0.0 and wide.high > 100 and wide.median == pytest.approx(34.45)
+    assert stats.inverted(wide).high == math.inf  # as a rate: unbounded above, so never "clearly" slower
