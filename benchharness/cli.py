@@ -262,16 +262,16 @@ def cmd_run(args) -> int:
         flag = "--retry-failed" if args.retry_failed else "--allow-different-host"
         raise UserError(f"benchharness: {flag} applies to --resume RUN_DIR only (see --help)")
     warn = lambda line: say(err, f"warning: {line}")  # noqa: E731
+    searching = _check_search(args, loaded)  # before Ray: a search it cannot run is one line, no cluster
     with _ray_session(args, warn) as ray_options:  # Ray up (or joined) before a run directory is made
-        return _sweep(args, loaded, trials, warn, ray_options)
+        return _sweep(args, loaded, trials, warn, ray_options, searching)
 
 
-def _sweep(args, loaded, trials, warn, ray_options) -> int:
+def _sweep(args, loaded, trials, warn, ray_options, searching: bool) -> int:
     from benchharness.execute import ResumeOptions, open_run, run_sweep
     from benchharness.progress import SweepProgress
 
     options = ResumeOptions(args.allow_different_host, args.retry_failed)
-    searching = _check_search(args, loaded)
     planned = [] if getattr(args, "search_only", False) else trials
     run, todo = open_run(loaded, planned, args.out, args.resume, warn, options)
     args.run_dir = run.path  # a crash log goes here

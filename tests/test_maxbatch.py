@@ -205,3 +205,19 @@ def test_the_probe_chart_draws_the_fit_the_limit_and_the_answer():
     svg = max_batch_probes([{"label": "tiny_mlp on synthetic", "entry": entry, "probes": probes}])
     assert svg.startswith("<svg") and "largest batch that fits: 1224" in svg and "6.27 MiB per sample" in svg
     assert max_batch_probes([{"label": "x", "entry": entry, "probes": probes[2:3]}]) is None  # nothing fit
+
+
+def test_a_sweeps_curve_finds_its_search_answer_and_charts_mark_it():
+    from benchharness.analyze import max_batch_of, recommend
+    from benchharness.report.charts import memory_vs_batch, throughput_vs_batch
+    from helpers.records import make_record
+
+    params = {"model": "tutorial_cnn", "dataset": "synthetic"}
+    records = [make_record(f"t{b}", batch=b, params=params).model_dump(mode="json") for b in (256, 1024)]
+    entry = {"curve": params | {"timeout_s": 60.0}, "verified": 1224}
+    other = {"curve": params | {"model": "mnist_cnn", "timeout_s": 60.0}, "verified": 64}
+    assert max_batch_of(records, [other, entry]) is entry and max_batch_of(records, [other]) is None
+    rec = recommend(records)
+    rec.max_batch = entry
+    assert "largest batch that fits: 1224" in throughput_vs_batch([rec])
+    assert memory_vs_batch([rec]) is None  # no memory figures in these records: no memory chart
