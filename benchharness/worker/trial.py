@@ -1,5 +1,6 @@
-"""The order of one trial inside the worker: set-up, build, count, data, (pruning), timed fit, and
-only what the record needs after the last epoch.
+"""The order of one trial inside the worker: set-up, build, count, data, compile, (pruning), timed
+fit (or, with a target, training to it: ``worker/tta``), and only what the record needs after the
+last epoch.
 
 Every phase ends with an event, so the parent can say where a trial's time outside its timed epochs
 went (the record's ``phases_s``).
