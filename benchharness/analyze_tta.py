@@ -6,7 +6,8 @@ are seeds: a time-to-accuracy trial trains with ``seed + repeat``). Per batch si
 ``stats.trimmed_interval`` over the converged trials' training time to the target (the mean, with
 the fastest and slowest dropped from 5 seeds on), with the count that did not converge beside it.
 The fastest batch is chosen with the throughput rule (``stats.decide``, on 1 / time: the smallest
-batch within the tolerance of the fastest, decided only when the intervals separate it), and so is
+batch within the tolerance of the fastest, decided only when the intervals separate it) among the
+batches where every seed reached the target, and so is
 the batch that pays off by training throughput alone (the trials' own ``tta.throughput_sps``), so
 the two answers come from the same processes and can be compared.
 """
@@ -122,8 +123,11 @@ def tta_curve(records: list[dict], tolerance: float = 0.05) -> TtaCurve:
         f" (warm-up {p['lr_warmup_epochs']:g} epochs)" if p.get("lr_warmup_epochs") else "")
     curve = TtaCurve(label, {"metric": first["metric"], "value": first["target"],
                              "eval_every_samples": first["eval_every_samples"]}, tta_points(records), tolerance)
-    curve.fastest = _answer(curve.points, lambda pt: pt.time, tolerance, invert=True)
-    curve.cheapest = _answer(curve.points, lambda pt: pt.energy, tolerance, invert=True)
+    # A batch where a seed missed the target is no candidate: its mean over the seeds that made it
+    # would flatter it (the misses' times are unknown, beyond max_epochs); the headline counts them.
+    every_seed = lambda figure: lambda pt: figure(pt) if not (pt.not_converged or pt.failed) else None  # noqa: E731
+    curve.fastest = _answer(curve.points, every_seed(lambda pt: pt.time), tolerance, invert=True)
+    curve.cheapest = _answer(curve.points, every_seed(lambda pt: pt.energy), tolerance, invert=True)
     curve.by_throughput = _answer(curve.points, lambda pt: pt.throughput, tolerance, invert=False)
     curve.agreement = agreement(curve.fastest, curve.by_throughput)
     curve.headline = _headline(curve)
@@ -155,8 +159,9 @@ def _headline(curve: TtaCurve) -> str:
     if answer_ is None or answer_.recommended_batch is None:
         return f"{curve.label}: no trial reached {target}" + (f" ({misses})" if misses else "") + "."
     best = next(p for p in curve.points if p.batch_size == answer_.recommended_batch)
-    word = "decided" if answer_.decided else f"undecided between batch {answer_.indistinguishable[0]} and " \
-                                               f"{answer_.indistinguishable[-1]}"
+    span = answer_.indistinguishable
+    word = ("decided" if answer_.decided else f"undecided between batch {span[0]} and {span[-1]}" if len(span) > 1
+            else "the only batch where every seed reached it, so nothing to compare it with")
     text = (f"{curve.label}: to {target}, batch {best.batch_size} trains fastest ({word}): "
             f"{_figure(best.time, 's')} of training, {statistics.median(best.epochs):.2f} epochs")
     return text + (f"; {misses}" if misses else "") + f"; throughput vs time to accuracy: {curve.agreement}."

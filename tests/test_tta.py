@@ -256,3 +256,12 @@ def test_a_time_interval_never_goes_below_zero():
     wide = stats.trimmed_interval([26.0, 42.9])  # two seeds: t(1) = 12.7
     assert wide.low == 0.0 and wide.high > 100 and wide.median == pytest.approx(34.45)
     assert stats.inverted(wide).high == math.inf  # as a rate: unbounded above, so never "clearly" slower
+
+
+def test_a_batch_where_a_seed_missed_the_target_is_no_candidate_for_fastest():
+    records = ([tta_record(32, r, s) for r, s in enumerate((28.0, 30.0, 29.0))]
+               + [tta_record(128, 0, 0, converged=False), tta_record(128, 1, 15.0), tta_record(128, 2, 16.0)])
+    curve = tta_curve(records)
+    assert curve.fastest.recommended_batch == 32 and not curve.fastest.decided
+    assert "batch 32 trains fastest (the only batch where every seed reached it" in curve.headline
+    assert "batch 128: 1 of 3 did not reach it" in curve.headline
