@@ -27,11 +27,23 @@ def group_key(record: dict) -> tuple:
 
 
 def curve_groups(records: list[dict]) -> list[list[dict]]:
-    """The records split into curves (``group_key``), in the order each curve first appears."""
+    """The planned throughput trials split into curves (``group_key``), in the order each curve first
+    appears; the largest-batch search's probes (``role: probe``, one short window each) and the
+    curves trained to a target (``tta``) are no curve's here."""
     groups: dict[tuple, list[dict]] = {}
     for r in records:
-        groups.setdefault(group_key(r), []).append(r)
-    return list(groups.values())
+        if r.get("role", "trial") == "trial":
+            groups.setdefault(group_key(r), []).append(r)
+    # Trials trained to a target stop when they reach it (often inside the first pass, the warm-up):
+    # their throughput is answered beside their time to accuracy (``analyze_tta``), not here.
+    return [group for group in groups.values() if not any(r.get("tta") for r in group)]
+
+
+def max_batch_of(records: list[dict], entries: list[dict] | None) -> dict | None:
+    """The run.json ``max_batch`` entry of the curve ``records`` belong to (its ``curve`` is a
+    trial's params without batch_size), or None."""
+    key = group_key(records[0])
+    return next((e for e in entries or [] if group_key({"params": e["curve"]}) == key), None)
 
 
 def describe_group(records: list[dict]) -> str:
@@ -109,6 +121,7 @@ class Recommendation:
     memory_fit: dict | None = None
     util_metric: str | None = None
     headline: str = ""
+    max_batch: dict | None = None  # run.json's max_batch entry of this curve (the search's answer)
 
     @property
     def decided(self) -> bool:
@@ -157,8 +170,12 @@ def device_memory_limit_mb(telemetry: dict) -> float | None:
 def memory_fit(points: list[BatchPoint], total_mb: float | None) -> dict | None:
     """Least-squares line of TensorFlow's allocator peak (MiB) against batch size, and where it
     crosses the memory limit: an estimate, labelled as one wherever it is shown. Only the allocator
-    peak is fitted: NVML's figures hold the CUDA context and a growing pool, RSS holds the data set."""
-    xs = [(p.batch_size, m) for p in points if p.mem_sources == {"tf_allocator_peak"} for m in p.mems]
+    peak is fitted (or, in CI, the fake device's memory model): NVML's figures hold the CUDA context
+    and a growing pool, RSS holds the data set."""
+    from benchharness.maxbatch import FITTED_SOURCES
+
+    xs = [(p.batch_size, m) for p in points if len(p.mem_sources) == 1 and p.mem_sources <= set(FITTED_SOURCES)
+          for m in p.mems]
     if len({x for x, _ in xs}) < 2:
         return None
     mean_x = statistics.fmean(x for x, _ in xs)
@@ -421,7 +438,8 @@ def scaling_curves(records: list[dict]) -> list[ScalingCurve]:
 
     groups: dict[tuple, list[dict]] = {}
     for r in records:
-        groups.setdefault(scaling_key(r["params"]), []).append(r)
+        if r.get("role", "trial") == "trial":
+            groups.setdefault(scaling_key(r["params"]), []).append(r)
     curves = []
     for group in groups.values():
         by_replicas: dict[int, list[dict]] = {}

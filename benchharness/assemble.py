@@ -70,9 +70,11 @@ class RunContext:
 
 
 def build_record(trial, worker: WorkerRun, telemetry: dict | None, context: RunContext,
-                 attempt: int = 1, execution: dict | None = None) -> TrialRecord:
+                 attempt: int = 1, execution: dict | None = None,
+                 energy_to_target: tuple[float | None, str | None] = (None, None)) -> TrialRecord:
     """The trial's record, validated. ``telemetry`` is ``telemetry.summary.summarize``'s output or None;
-    ``execution`` where and when the worker ran (``record.Execution``), None if not known.
+    ``execution`` where and when the worker ran (``record.Execution``), None if not known;
+    ``energy_to_target`` a time-to-accuracy trial's (J, why None) (``node.energy_to_target``).
 
     Raises ``pydantic.ValidationError`` if the pieces do not make a valid record (a bug, not bad input).
     """
@@ -81,7 +83,8 @@ def build_record(trial, worker: WorkerRun, telemetry: dict | None, context: RunC
                              worker.oom_killed)
     epochs = epochs_from_events(worker.events)
     fields = {"schema_version": SCHEMA_VERSION, "trial_id": trial.trial_id, "repeat": trial.repeat, "attempt": attempt,
-              "status": status, "error": error, "params": dict(trial.params),
+              "role": getattr(trial, "role", "trial"), "status": status, "error": error, "params": dict(trial.params),
+              "tta": _tta(result, status, energy_to_target),
               "epochs": [{k: v for k, v in e.items() if k != "step_times_ms"} for e in epochs],
               **summarize_epochs(epochs, worker.warmup_epochs), "stop_reason": worker.measurement.get("stop_reason"), **{key: (result or {}).get(key) for key in WORKER_FIELDS},
               "telemetry": _with_memory(telemetry, worker), "wall_s": worker.exited_monotonic - worker.spawned_monotonic,
@@ -91,6 +94,15 @@ def build_record(trial, worker: WorkerRun, telemetry: dict | None, context: RunC
         fields["pruning"] = fields["pruning"] | {"throughput_vs_dense": throughput_vs_dense(fields, context.earlier)}
     fields.update(distribution(fields, (result or {}).get("distribution"), context.earlier))
     return TrialRecord.model_validate(fields)
+
+
+def _tta(result: dict | None, status: str, energy: tuple[float | None, str | None]) -> dict | None:
+    """The worker's time-to-accuracy figures with the energy the parent measured; None for a trial
+    without a target or one that did not finish (its status says why)."""
+    tta = (result or {}).get("tta")
+    if tta is None or status != "ok":
+        return None
+    return tta | {"energy_j": energy[0], "energy_note": energy[1]}
 
 
 def distribution(fields: dict, reported: dict | None, earlier: list[dict]) -> dict:
@@ -119,7 +131,9 @@ def _with_memory(telemetry: dict | None, worker: WorkerRun) -> dict | None:
     if telemetry is None:
         return None
     imported = worker.last("imported") or {}
-    return telemetry | primary_memory(telemetry, (worker.last("result") or {}).get("tf_peak_mb"), imported.get("rss_mb"))
+    result = worker.last("result") or {}
+    return telemetry | primary_memory(telemetry, result.get("tf_peak_mb"), imported.get("rss_mb"),
+                                      result.get("fake_memory_mb"))
 
 
 def fixed_cost(worker: WorkerRun, epochs: list[dict]) -> dict:

@@ -20,7 +20,8 @@ import traceback
 from pathlib import Path
 
 from benchharness import __version__
-from benchharness.console import err, out, print_answers, print_plan, print_summary, print_warnings, say
+from benchharness.console import (err, out, print_answers, print_max_batch, print_plan, print_summary, print_tta,
+                                  print_warnings, say)
 from benchharness.errors import UserError
 
 EXIT_OK, EXIT_TRIAL_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report(verbs)
     _add_compare(verbs)
     _add_export(verbs)
+    _add_maxbatch(verbs)
     schema = verbs.add_parser("schema", help="print the JSON Schema of a trial record or of run.json",
                               description=("Print the JSON Schema (draft 2020-12) of one line of trials.jsonl "
                                            "(trial-record) or of run.json (run); docs/schema/ holds the same files."))
@@ -172,6 +174,25 @@ def _add_export(verbs) -> None:
                         help="mlflow: the experiment (default: the scenario's name)")
 
 
+def _add_maxbatch(verbs) -> None:
+    maxbatch = verbs.add_parser("maxbatch", help="find each curve's largest batch that fits (short probes)", description=(
+        "Find the largest batch that fits for every curve of SCENARIO (its trials without batch_size): short "
+        "probes, each in a fresh process, predicted from a memory fit and confirmed twice; the answer goes to "
+        "run.json's max_batch. The scenario's sweep trials are not run (search: max_batch in a scenario runs "
+        "both)."))
+    maxbatch.add_argument("scenario", metavar="SCENARIO.yaml", help="scenario file (its max_batch settings apply)")
+    maxbatch.add_argument("--out", metavar="DIR", type=Path, default=Path("results"),
+                          help="parent folder for the run directory (default: results/)")
+    maxbatch.add_argument("--resume", metavar="RUN_DIR", type=Path,
+                          help="continue an interrupted search: probes with a record are not run again")
+    maxbatch.add_argument("--retry-failed", action="store_true", help="with --resume: run failed probes again")
+    maxbatch.add_argument("--allow-different-host", action="store_true",
+                          help="with --resume: accept a run started on another host or GPU model")
+    maxbatch.add_argument("--no-report", action="store_true", help="do not render the HTML report at the end")
+    maxbatch.set_defaults(executor="local", ray_address=None, max_node_losses=None, dry_run=False, allow_large_plan=False,
+                          search_only=True, baseline=None, threshold=None, ignore_param=[], allow_different_device=False)
+
+
 def _add_report(verbs) -> None:
     report = verbs.add_parser("report", help="render the report of run directories (HTML or Markdown)",
                               description=("Render a self-contained report from run directories only: no GPU, "
@@ -194,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return {"run": cmd_run, "validate": cmd_validate, "report": cmd_report, "compare": cmd_compare,
-                "export": cmd_export, "schema": cmd_schema, "models": cmd_models}[args.verb](args)
+                "export": cmd_export, "schema": cmd_schema, "models": cmd_models, "maxbatch": cmd_run}[args.verb](args)
     except UserError as exc:
         for line in exc.lines:
             say(err, line)
@@ -294,23 +315,28 @@ def cmd_run(args) -> int:
         flag = "--retry-failed" if args.retry_failed else "--allow-different-host"
         raise UserError(f"benchharness: {flag} applies to --resume RUN_DIR only (see --help)")
     warn = lambda line: say(err, f"warning: {line}")  # noqa: E731
+    searching = _check_search(args, loaded)  # before Ray: a search it cannot run is one line, no cluster
     with _ray_session(args, warn) as ray_options:  # Ray up (or joined) before a run directory is made
-        return _sweep(args, loaded, trials, warn, ray_options, baseline)
+        return _sweep(args, loaded, trials, warn, ray_options, baseline, searching)
 
 
-def _sweep(args, loaded, trials, warn, ray_options, baseline) -> int:
+def _sweep(args, loaded, trials, warn, ray_options, baseline, searching: bool) -> int:
     from benchharness.execute import ResumeOptions, open_run, run_sweep
     from benchharness.progress import SweepProgress
 
     options = ResumeOptions(args.allow_different_host, args.retry_failed)
-    run, todo = open_run(loaded, trials, args.out, args.resume, warn, options)
+    planned = [] if getattr(args, "search_only", False) else trials
+    run, todo = open_run(loaded, planned, args.out, args.resume, warn, options)
     args.run_dir = run.path  # a crash log goes here
     resume_cmd = _resume_command(args, run.path)
-    say(err, f"{len(todo)} of {len(trials)} trial(s) to run; results in {run.path}")
+    say(err, f"{len(todo)} of {len(planned)} trial(s) to run{' after the largest-batch search' if searching else ''}; "
+             f"results in {run.path}")
     try:
-        with SweepProgress(err, trials, todo) as progress:
+        with SweepProgress(err, planned, todo) as progress:
+            search = _search_hook(args, loaded, trials, run, progress) if searching else None
             records = run_sweep(run, loaded.scenario.runtime.model_dump(), todo, on_event=progress.on_event,
-                                on_record=progress.on_record, warn=warn, options=options, ray_options=ray_options)
+                                on_record=progress.on_record, warn=warn, options=options, ray_options=ray_options,
+                                search=search)
     except KeyboardInterrupt:
         return _stopped(run, trials, resume_cmd, "Interrupted", EXIT_INTERRUPTED)
     except OSError as exc:
@@ -318,13 +344,18 @@ def _sweep(args, loaded, trials, warn, ray_options, baseline) -> int:
             raise
         say(err, unusable_output_line(exc))
         return _stopped(run, trials, resume_cmd, "Stopped: fix that, then resume", EXIT_USAGE)
-    return _finished(args, run.path, records, trials, baseline)
+    return _finished(args, run.path, run.info.get("max_batch"), records, trials, baseline)
 
 
-def _finished(args, run_dir: Path, records: list[dict], trials, baseline) -> int:
-    """A sweep that ended by itself: the summary, the report, the comparison with the baseline."""
-    print_summary(records, trials)
-    print_answers(records)
+def _finished(args, run_dir: Path, max_batch, records: list[dict], trials, baseline) -> int:
+    """A sweep that ended by itself: the summary, the answers, the report, the comparison with the
+    baseline."""
+    trial_records = [r for r in records if r["role"] == "trial"]
+    if trial_records:
+        print_summary(trial_records, trials)
+        print_answers(trial_records)
+        print_tta(trial_records)
+    print_max_batch(max_batch)
     report_path = None if args.no_report else _report_after_run(run_dir)
     say(out, f"run directory: {run_dir}")
     if report_path:
@@ -369,9 +400,31 @@ def _compare_with_baseline(args, baseline, run_dir: Path, trials_code: int) -> i
     return max(trials_code, comparison.exit_code)
 
 
+def _check_search(args, loaded) -> bool:
+    """Whether this invocation searches for the largest batch; raises ``UserError`` where it cannot."""
+    scenario = loaded.scenario
+    if not getattr(args, "search_only", False) and scenario.search != "max_batch":
+        return False
+    if args.executor == "ray":
+        raise UserError(f"{loaded.path}: search: the largest-batch search runs with the local executor (its probes "
+                        "run one after another, each decided from the last); drop --executor ray or the search")
+    if scenario.runtime.sample_interval_ms == 0:
+        raise UserError(f"{loaded.path}: runtime.sample_interval_ms: the largest-batch search reads each probe's "
+                        "memory from the sampled telemetry: must not be 0")
+    return True
+
+
+def _search_hook(args, loaded, trials, run, progress):
+    from benchharness.search import config_of, curves_of, search_hook
+
+    return search_hook(run, config_of(loaded.scenario.max_batch), curves_of(trials), args.retry_failed,
+                       progress.on_probe)
+
+
 def _resume_command(args, run_dir: Path) -> str:
-    """The command that completes this run as it was asked for: same executor, same baseline gate."""
-    words = ["benchharness", "run", str(args.scenario), "--resume", str(run_dir)]
+    """The command that completes this run as it was asked for: same verb, executor and baseline gate."""
+    verb = "maxbatch" if getattr(args, "search_only", False) else "run"
+    words = ["benchharness", verb, str(args.scenario), "--resume", str(run_dir)]
     if args.executor == "ray":
         words += ["--executor", "ray"] + (["--ray-address", args.ray_address] if args.ray_address else [])
     if args.baseline is not None:

@@ -112,6 +112,31 @@ def print_answers(records: list[dict]) -> None:
             say(out, f"  flag: {flag}")
 
 
+def print_max_batch(entries: list[dict] | None) -> None:
+    """Each curve's largest batch that fits: verified, the step up that ran out of memory, the
+    prediction with its interval, and the probes it took (beside doubling and bisection's count)."""
+    for entry in entries or []:
+        curve = entry["curve"]
+        label = f"{curve.get('model')} on {curve.get('dataset')}"
+        interval = entry["predicted_interval"]
+        say(out, f"Largest batch that fits, {label}: verified {fmt(entry['verified'], 'd')} (twice), "
+                 f"out of memory at {fmt(entry['oom_at'], 'd')} (twice); predicted {fmt(entry['predicted'], 'd')}"
+                 + (f" (95 % interval {interval[0]}-{interval[1]})" if interval else "")
+                 + f"; {entry['probe_count']} probes (doubling and bisection: "
+                   f"{fmt(entry['doubling_bisection_probes'], 'd')}); {entry['stop_reason']}")
+
+
+def print_tta(records: list[dict]) -> None:
+    """Each time-to-accuracy curve's answer in words (``analyze_tta``)."""
+    from benchharness.analyze_tta import tta_curve, tta_groups
+
+    for group in tta_groups(records):
+        curve = tta_curve(group)
+        out.print(f"[bold]Time to accuracy ({'decided' if curve.fastest and curve.fastest.decided else 'undecided'}):[/] ",
+                  end="")
+        say(out, curve.headline)
+
+
 def _pruning_cells(record: dict) -> list[str]:
     pruning, sizes, evaluation = record.get("pruning") or {}, record.get("sizes") or {}, record.get("eval") or {}
     return [fmt(pruning.get("measured"), ".3f"), fmt(evaluation.get("accuracy"), ".4f"),

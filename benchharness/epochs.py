@@ -22,7 +22,7 @@ def summarize_epochs(epochs: list[dict], warmup_epochs: int = 1) -> dict:
     Each epoch is ``{epoch, seconds, samples, steps, step_times_ms, ...}``. The first
     ``warmup_epochs`` (tracing, autotuning, cache filling) are warm-up; the first of them is reported
     apart as ``first_epoch_s``. Every later epoch is a steady measurement window. Returns, in seconds,
-    ``first_epoch_s`` and ``epoch_time_s`` (median of the windows); in samples per second,
+    ``first_epoch_s`` and ``epoch_time_s`` (median of the windows of full size); in samples per second,
     ``throughput_sps`` (median of the windows' throughputs), ``windows_sps`` and
     ``throughput_ci_sps`` ([low, high], 95 % Student t over the windows: narrower than the truth,
     the windows of one process are autocorrelated); ``throughput_cv``; ``steady_windows`` (None, not 0, when there is none);
@@ -40,13 +40,22 @@ def summarize_epochs(epochs: list[dict], warmup_epochs: int = 1) -> dict:
         "warmup_epochs": min(warmup_epochs, len(epochs)) if epochs else None,
         "steady_windows": len(windows) if windows else None,
         "windows_sps": windows or None,
-        "epoch_time_s": statistics.median(e["seconds"] for e in steady) if steady else None,
+        "epoch_time_s": _full_epoch_time(steady),
         "throughput_sps": interval.median if interval else None,
         "throughput_ci_sps": [interval.low, interval.high] if interval and interval.n > 1 else None,
         "throughput_cv": interval.cv if interval else None,
         "no_steady_state": stats.has_trend(windows) if len(windows) >= stats.MIN_TREND_WINDOWS else None,
         "step_time_ms": {"p50": percentile(steps, 50), "p90": percentile(steps, 90)} if steps else None,
     }
+
+
+def _full_epoch_time(steady: list[dict]) -> float | None:
+    """The median seconds of the steady epochs of full size: a trial that stops at its target ends
+    in a partial epoch, whose seconds are no epoch's time (its throughput still counts)."""
+    if not steady:
+        return None
+    full = max(e["samples"] for e in steady)
+    return statistics.median(e["seconds"] for e in steady if e["samples"] == full)
 
 
 def epochs_from_events(events: list[dict]) -> list[dict]:

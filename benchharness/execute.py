@@ -64,7 +64,7 @@ class Executor:
         attempt_no = 1 + max((r["attempt"] for r in self.records if r["trial_id"] == trial.trial_id), default=0)
         peak = self.run.info.get("peak") if peak is True else peak
         record = build_record(trial, attempt.worker, attempt.telemetry, RunContext(peak, earlier), attempt_no,
-                              attempt.execution)
+                              attempt.execution, attempt.energy_to_target)
         self.run.append_record(record)
         self.records = earlier + [record.model_dump(mode="json")]
         if write_samples is not None:
@@ -137,9 +137,9 @@ def open_run(loaded, trials: list[Trial], out_dir: Path, resume_dir: Path | None
     return run, [t for t in trials if t.trial_id not in done]
 
 
-# The oldest schema whose trials a resume may add to: version 4 only added where a trial ran
-# (``execution``), so a version-3 run's trials have the same ids and measure the same way.
-RESUMABLE_FROM = 3
+# The oldest schema whose trials a resume may add to. Version 5 added learning-rate params to every
+# trial's params (so every trial id changed): a version-4 run cannot be continued with version-5 ids.
+RESUMABLE_FROM = 5
 
 
 def _check_resumable(run: RunDir, loaded) -> None:
@@ -177,10 +177,12 @@ def _check_same_host(run: RunDir, here: dict, allowed: bool) -> None:
 
 def run_sweep(run: RunDir, runtime: dict, todo: list[Trial], on_event: EventCallback,
               on_record: Callable[[Trial, object], None], warn: Callable[[str], None],
-              options: ResumeOptions = ResumeOptions(), ray_options=None) -> list[dict]:
+              options: ResumeOptions = ResumeOptions(), ray_options=None, search=None) -> list[dict]:
     """Run ``todo``, appending each record as it finishes; returns every current record. The local
     executor runs the trials one at a time, in order; with ``ray_options`` (a
     ``ray_executor.RayOptions``) they are Ray tasks, as many at once as the cluster has room for.
+    ``search(executor)`` (``search.search_hook``, local executor only) runs first: the
+    largest-batch search's probes.
 
     A trial's outcome never stops the sweep. KeyboardInterrupt (or an error) propagates after the
     running trials' workers are killed; finished records are already on disk, and run.json says the
@@ -189,7 +191,7 @@ def run_sweep(run: RunDir, runtime: dict, todo: list[Trial], on_event: EventCall
     finished = False
     try:
         if ray_options is None:
-            _run_locally(run, runtime, todo, on_event, on_record, warn, options)
+            _run_locally(run, runtime, todo, on_event, on_record, warn, options, search)
         else:
             _run_on_ray(run, runtime, todo, on_record, warn, ray_options)
         finished = True
@@ -202,7 +204,7 @@ def run_sweep(run: RunDir, runtime: dict, todo: list[Trial], on_event: EventCall
 
 
 def _run_locally(run: RunDir, runtime: dict, todo: list[Trial], on_event: EventCallback, on_record,
-                 warn, options: ResumeOptions) -> None:
+                 warn, options: ResumeOptions, search=None) -> None:
     from benchharness.probe import probe_device
     from benchharness.telemetry import make_sampler
 
@@ -216,9 +218,11 @@ def _run_locally(run: RunDir, runtime: dict, todo: list[Trial], on_event: EventC
         run.update_info(environment=run.info["environment"] | {"gpus": gpus})
     if run.info["environment"].get("ray_probe"):  # the peak is a Ray node's: probe this machine
         run.update_info(peak=None, environment={k: v for k, v in run.info["environment"].items() if k != "ray_probe"})
-    if todo:
+    if todo or search is not None:
         probe_device(run, runtime, warn)
     executor = Executor(run, runtime, sampler=sampler, on_event=on_event, warn=warn)
+    if search is not None:
+        search(executor)
     for trial in todo:
         on_record(trial, executor.run_trial(trial))
 

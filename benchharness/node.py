@@ -61,6 +61,7 @@ class Attempt:
     telemetry: dict | None
     samples: object | None  # telemetry.base.TrialSamples
     execution: dict
+    energy_to_target: tuple[float | None, str | None] = (None, None)  # (J, why None): time-to-accuracy trials
 
 
 @dataclass
@@ -85,7 +86,7 @@ class NodeSide:
                      "started_utc": started_utc, "finished_utc": precise_utc_now(),
                      "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"), "task_attempts": self.task_attempts}
         telemetry = self._telemetry(samples, worker) if samples is not None else None
-        return Attempt(worker, telemetry, samples, execution)
+        return Attempt(worker, telemetry, samples, execution, energy_to_target(samples, worker))
 
     def _telemetry(self, samples, worker: WorkerRun) -> dict:
         from benchharness.epochs import epochs_from_events
@@ -138,6 +139,23 @@ class NodeSide:
                     return True
 
 
+def energy_to_target(samples, worker: WorkerRun) -> tuple[float | None, str | None]:
+    """A time-to-accuracy trial's device energy from its fit start to the end of the evaluation
+    that reached the target (J, summed over its GPUs), and why it is None where it is."""
+    from benchharness.telemetry.summary import energy_j
+
+    evals = [e for e in worker.events if e["event"] == "tta_eval"]
+    result = worker.last("result") or {}
+    if not evals or not (result.get("tta") or {}).get("converged"):
+        return None, None if not evals else "did not converge"
+    if samples is None or samples.source == "cpu":
+        return None, "not measured: no GPU energy counter (CPU)" if samples is not None else "not measured: sampling off"
+    energy, _, coverage = energy_j(samples.rows, worker.mark("fit_start"), evals[-1]["t_monotonic"])
+    if energy is None or coverage is None or coverage < 0.9:
+        return None, f"not measured: the energy readings cover {0 if coverage is None else coverage:.0%} of the span"
+    return energy, None
+
+
 def precise_utc_now() -> str:
     """Now, ISO 8601 UTC with microseconds: a trial's span, to tell which trials overlapped."""
     from datetime import datetime, timezone
@@ -150,7 +168,8 @@ def worker_spec(trial: Trial, runtime: dict, events_path: Path, tensorboard_dir:
     """What the worker reads on its stdin (``benchharness.worker.trial``)."""
     from benchharness.stats import CONFIDENCE, t_quantiles
 
-    return {"trial_id": trial.trial_id, "params": trial.params, "runtime": runtime,
+    return {"trial_id": trial.trial_id, "params": trial.params, "runtime": runtime, "repeat": trial.repeat,
+            "target": trial.target,
             "events_path": str(events_path), "tensorboard_dir": str(tensorboard_dir),
             "cost_cache_dir": str(cost_cache_dir),
             # TensorFlow's build info is asked of the first worker only.

@@ -42,11 +42,15 @@ PRUNING_EPOCHS_FOR_AUTO = 3
 
 @dataclass(frozen=True)
 class Trial:
-    """One run of one parameter point. ``params`` holds every resolved parameter except ``repeats``."""
+    """One run of one parameter point. ``params`` holds every resolved parameter except ``repeats``;
+    ``role`` is ``trial`` (planned) or ``probe`` (the largest-batch search's); ``target`` the
+    scenario's time-to-accuracy target (``Target`` as a dict), None for a throughput trial."""
 
     trial_id: str
     repeat: int
     params: dict
+    role: str = "trial"
+    target: dict | None = None
 
     def describe(self, keys: list[str]) -> str:
         return " ".join(f"{k}={self.params[k]}" for k in keys)
@@ -60,9 +64,12 @@ class Plan:
     warnings: tuple[str, ...]
 
 
-def trial_id(params: dict, repeat: int) -> str:
-    """A 12-hex-digit id that depends only on the resolved params and the repeat index."""
-    canonical = json.dumps({"params": params, "repeat": repeat}, sort_keys=True, separators=(",", ":"))
+def trial_id(params: dict, repeat: int, role: str = "trial", target: dict | None = None) -> str:
+    """A 12-hex-digit id that depends only on the resolved params and the repeat index, and on the
+    role and target where they are not the default (a probe, a time-to-accuracy trial), so a probe
+    or a trial trained to a target never shares an id with a throughput trial of the same params."""
+    extra = ({"role": role} if role != "trial" else {}) | ({"target": target} if target is not None else {})
+    canonical = json.dumps({"params": params, "repeat": repeat, **extra}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
@@ -88,13 +95,14 @@ def expand(scenario: Scenario) -> list[Trial]:
     base = scenario.defaults.model_dump()
     points += [base | entry.model_dump(exclude_none=True) for entry in scenario.include]
     trials, seen = [], set()
+    target = scenario.target.model_dump() if scenario.target is not None else None
     for point in points:
         params = resolve_epochs({k: v for k, v in point.items() if k != "repeats"})
         for repeat in range(point["repeats"]):
-            tid = trial_id(params, repeat)
+            tid = trial_id(params, repeat, target=target)
             if tid not in seen:
                 seen.add(tid)
-                trials.append(Trial(tid, repeat, params))
+                trials.append(Trial(tid, repeat, params, target=target))
     return trials
 
 
@@ -293,11 +301,28 @@ def _trial_problems(scenario: Scenario, p: dict) -> list[tuple[Path_, str]]:
         problems.append((_origin(scenario, "samples_per_epoch", "auto"),
                          "pruning needs a fixed step count: set samples_per_epoch to a number (or null) "
                          "for trials with sparsity > 0"))
-    if p["epochs"] == "auto" and p["max_epochs"] < p["min_steady_epochs"] + 1:
+    if p["epochs"] == "auto" and scenario.target is None and p["max_epochs"] < p["min_steady_epochs"] + 1:
         problems.append((_origin(scenario, "max_epochs", p["max_epochs"]),
                          f"must leave room for a warm-up epoch and min_steady_epochs ({p['min_steady_epochs']}): "
                          f"at least {p['min_steady_epochs'] + 1}, got {p['max_epochs']}"))
-    return problems + _schedule_problems(scenario, p) + _replica_problems(scenario, p)
+    return problems + _schedule_problems(scenario, p) + _replica_problems(scenario, p) + _target_problems(scenario, p)
+
+
+def _target_problems(scenario: Scenario, p: dict) -> list[tuple[Path_, str]]:
+    """What a trial trained to a target cannot have: no test split, a fixed length, windows or pruning."""
+    if scenario.target is None:
+        return []
+    checks = (("dataset", p["dataset"] == "synthetic",
+               "synthetic data has no test split to evaluate the target on: use a real dataset"),
+              ("epochs", p["epochs"] != "auto",
+               "with a target a trial trains until it reaches the target or max_epochs: leave epochs at auto"),
+              ("samples_per_epoch", p["samples_per_epoch"] == "auto",
+               "with a target an epoch is a pass over the training split: set a number of samples (a subset) or null"),
+              ("sparsity", bool(p["sparsity"]), "pruning trials have a fixed step count: not with a target"))
+    problems = [(_origin(scenario, key, p[key]), message) for key, bad, message in checks if bad]
+    if scenario.runtime.distribute == "mirrored":
+        problems.append((("runtime", "distribute"), "time to accuracy runs on one device: not with a target"))
+    return problems
 
 
 def _replica_problems(scenario: Scenario, p: dict) -> list[tuple[Path_, str]]:

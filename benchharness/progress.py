@@ -37,6 +37,8 @@ class SweepProgress:
         return f"trial {self.index[trial.trial_id]}/{len(self.todo)} {escape(trial.describe(self.keys))} · {phase}"
 
     def on_event(self, trial: Trial, event: dict) -> None:
+        if trial.trial_id not in self.index:  # a probe of the largest-batch search: on_probe reports it
+            return
         kind = event["event"]
         if kind == "started":
             self.progress.update(self.task, description=self._describe(trial, "importing TensorFlow"))
@@ -51,6 +53,14 @@ class SweepProgress:
             self.progress.advance(self.task, share)
             phase = f"epoch {event['epoch'] + 2}" if event["epoch"] + 1 < epochs else "finishing"
             self.progress.update(self.task, description=self._describe(trial, phase))
+
+    def on_probe(self, curve: dict, probe, why: str) -> None:
+        """One probe of the largest-batch search (``maxbatch.ProbeResult``), as it is decided."""
+        memory = "" if probe.mem_mb is None else f", {probe.mem_mb:,.0f} MiB"
+        again = " again" if probe.repeat else ""
+        self.progress.console.print(escape(f"  probe{again} batch {probe.batch} ({why}): {probe.outcome}{memory}"
+                                           + (f" — {probe.error}" if probe.outcome == "failed" else "")),
+                                    highlight=False)
 
     def on_record(self, trial: Trial, record) -> None:
         """``record`` is the trial's ``TrialRecord``, just stored."""

@@ -24,6 +24,10 @@ Version history (``store`` upgrades older run directories when it reads them):
 - 4: where and when each trial ran (``execution``: executor, host, Ray node, start and end), so
   trials that shared a host can be told apart; run.json's ``executor`` (local or Ray, and the
   concurrency rule). Upgraded records and runs: ``null`` (version 3 ran one trial at a time, locally).
+- 5: a record's ``role`` (``trial``, or ``probe``: a short trial of the largest-batch search) and
+  ``tta`` (time to accuracy, for trials with a scenario ``target``); ``stop_reason: target``; the
+  memory source ``fake_memory_model``; run.json's ``max_batch`` (the search's answer per curve).
+  Upgraded records: role ``trial``, ``tta`` null; upgraded runs: ``max_batch`` null.
 """
 
 from __future__ import annotations
@@ -114,7 +118,7 @@ class Throttle(Part):
     temp_max_c: float | None
 
 
-MemorySource = Literal["tf_allocator_peak", "process_nvml", "device_used", "rss_growth"]
+MemorySource = Literal["tf_allocator_peak", "process_nvml", "device_used", "rss_growth", "fake_memory_model"]
 
 
 class Telemetry(Part):
@@ -139,7 +143,8 @@ class Telemetry(Part):
         description="tf_allocator_peak: TensorFlow's allocator peak over the timed epochs (largest of the trial's "
                     "GPUs); process_nvml: the trial's own memory as NVML lists it; device_used: the GPU's used "
                     "memory, everything on it included; rss_growth: CPU, the trial's peak RSS minus its RSS after "
-                    "importing TensorFlow")
+                    "importing TensorFlow; fake_memory_model: the fake NVML profile's memory model for the trial's "
+                    "batch (CI: no real device)")
     mem_limit_mb: float | None = Field(description="the memory a batch must fit in: runtime.memory_limit_mb, else "
                                                    "the GPU's total; null on the CPU (host RAM is no such limit)")
     energy_method: str | None = Field(description="'energy counter' or 'power integral'")
@@ -251,6 +256,60 @@ class Execution(Part):
                                                   "null for the local executor")
 
 
+class TtaEval(Part):
+    """One evaluation of the test split on the schedule (every ``eval_every_samples`` training samples)."""
+
+    samples: int = Field(description="training samples seen when it ran (the first whole step at or after k x "
+                                     "eval_every_samples)")
+    steps: int
+    train_s: float = Field(description="training time until then, evaluation excluded, s")
+    wall_s: float = Field(description="time since the fit started, evaluation included, s")
+    eval_s: float = Field(description="this evaluation's own time, s")
+    value: float = Field(description="the target metric on the test split")
+
+
+class LrPolicy(Part):
+    """The learning rate the trial trained with, per batch size (scenario lr_scaling)."""
+
+    scaling: Literal["none", "linear", "sqrt"]
+    base_learning_rate: float = Field(description="params.learning_rate: the rate at lr_base_batch")
+    base_batch: int = Field(description="params.lr_base_batch")
+    learning_rate: float = Field(description="after scaling: base x (batch / base_batch) (linear), x sqrt(...) (sqrt)")
+    warmup_epochs: float = Field(description="epochs of linear ramp from the base rate to the scaled one (Goyal et "
+                                             "al. 2017); 0: none")
+    warmup_steps: int
+
+
+class Tta(Part):
+    """Time to accuracy: training until the test metric reaches the target, or max_epochs."""
+
+    metric: Literal["accuracy", "loss"]
+    target: float = Field(description="accuracy: reached at or above; loss: at or below")
+    eval_every_samples: int
+    converged: bool
+    time_to_target_s: float | None = Field(description="training time until the evaluation that reached the target, "
+                                                       "evaluation excluded (first-step tracing included), s; null "
+                                                       "when it did not converge")
+    wall_to_target_s: float | None = Field(description="fit start to the end of that evaluation, evaluations "
+                                                       "included, s; null when it did not converge")
+    epochs: float = Field(description="passes over the training split until the target (or the end): samples / "
+                                      "train_samples")
+    steps: int
+    samples: int
+    train_samples: int = Field(description="size of the training split")
+    trained_s: float = Field(description="training time of the whole trial, evaluation excluded, s")
+    throughput_sps: float | None = Field(description="median over the evaluation periods after the first (which "
+                                                     "holds tracing) of samples / training time; null with fewer "
+                                                     "than two periods")
+    energy_j: float | None = Field(description="device energy from the fit start to the end of the evaluation that "
+                                               "reached the target (evaluations included), summed over the trial's "
+                                               "GPUs; null where not converged or not measured (energy_note)")
+    energy_note: str | None
+    seed: int = Field(description="the seed this trial trained with: params.seed + repeat")
+    lr_policy: LrPolicy
+    evals: list[TtaEval]
+
+
 class TrialRecord(Part):
     """One trial, as appended to trials.jsonl."""
 
@@ -259,6 +318,9 @@ class TrialRecord(Part):
     repeat: int = Field(ge=0)
     attempt: int = Field(ge=1, description="1, or more when --retry-failed ran the trial again; a reader keeps the "
                                            "highest attempt of a trial_id (the others are superseded)")
+    role: Literal["trial", "probe"] = Field(
+        description="trial: a planned trial of the sweep; probe: a short trial of the largest-batch search (a "
+                    "warm-up and one window of max_batch.probe_steps steps; run.json's max_batch)")
     status: Status
     error: str | None
     params: dict[str, Any] = Field(description="every resolved scenario parameter except repeats")
@@ -274,8 +336,9 @@ class TrialRecord(Part):
         description="[low, high] 95 % Student t interval of steady throughput over the windows, samples/s; "
                     "narrower than the truth (one process's windows are autocorrelated); null below 2 windows")
     throughput_cv: float | None = Field(description="coefficient of variation of the windows' throughputs")
-    stop_reason: Literal["precision", "max_epochs", "time_budget", "fixed_epochs"] | None = Field(
-        description="why measuring stopped: the interval was within precision, a limit, or fixed epochs")
+    stop_reason: Literal["precision", "max_epochs", "time_budget", "fixed_epochs", "target"] | None = Field(
+        description="why measuring stopped: the interval was within precision, a limit, fixed epochs, or the "
+                    "test metric reached the scenario's target")
     no_steady_state: bool | None = Field(
         description="the windows trend (level shift or drift, tested); null with too few windows to test")
     replicas: int = Field(ge=1, description="model replicas the trial trained on (params.num_gpus with "
@@ -307,6 +370,7 @@ class TrialRecord(Part):
     wall_s: float | None = Field(description="spawn to exit of the worker")
     execution: Execution | None = Field(description="where and when the worker ran; null in records written "
                                                     "before version 4")
+    tta: Tta | None = Field(description="time to accuracy (scenario target); null for other trials")
 
 
 class ScenarioInfo(Part):
@@ -336,6 +400,41 @@ class ExecutorInfo(Part):
     concurrency: str = Field(description="how many trials may run at once, in words (e.g. one per GPU)")
 
 
+class MaxBatchFit(Part):
+    intercept_mb: float
+    mb_per_sample: float
+    residual_mb: float | None = Field(description="residual standard deviation of the fit; null with two points")
+    points: int = Field(description="fitting batches the line rests on")
+
+
+class MaxBatch(Part):
+    """The largest batch that fits, for one curve (``benchharness.maxbatch``)."""
+
+    curve: dict[str, Any] = Field(description="the curve's parameters (a trial's params without batch_size)")
+    limit_mb: float | None = Field(description="the memory a batch must fit in (runtime.memory_limit_mb, else the "
+                                               "device's total)")
+    headroom_mb: float | None
+    step: int = Field(description="batch granularity: every probed batch is a multiple of it")
+    start: int
+    predicted: int | None = Field(description="where the least-squares line of memory against batch over every "
+                                              "fitting probe reaches the limit, on the grid")
+    predicted_interval: Annotated[list[int], Field(min_length=2, max_length=2)] | None = Field(
+        description="[low, high]: where the line's 95 % prediction band reaches the limit; null below three fitting "
+                    "probes")
+    seed_predicted: int | None = Field(description="the prediction from the first two fitting probes alone, made "
+                                                   "before any probe near the limit")
+    verified: int | None = Field(description="the largest batch that completed its measurement window in both of "
+                                             "two probes")
+    oom_at: int | None = Field(description="verified + step, when it ran out of memory in both of two probes")
+    fit: MaxBatchFit | None
+    probes: list[str] = Field(description="the probes' trial ids, in the order they ran")
+    probe_count: int
+    doubling_bisection_probes: int | None = Field(
+        description="probes the usual search (double from start, then bisect; the same two confirmations) needs "
+                    "for the same answer")
+    stop_reason: str
+
+
 class RunInfo(Part):
     """run.json."""
 
@@ -351,6 +450,8 @@ class RunInfo(Part):
     complete: bool | None = Field(description="every planned trial has a record and the sweep ended by itself; "
                                               "false after an interruption; null before version 3")
     executor: ExecutorInfo | None = Field(description="the executor of the last invocation; null before version 4")
+    max_batch: list[MaxBatch] | None = Field(description="the largest-batch search's answer per curve (search: "
+                                                         "max_batch or `benchharness maxbatch`); null otherwise")
 
 
 SCHEMAS = {"trial-record": TrialRecord, "run": RunInfo}

@@ -70,6 +70,9 @@ PARAM_EXPECT = {
     "classes": "must be an integer >= 2 or null",
     "num_gpus": "must be a positive integer (replicas: the first num_gpus of the trial's devices)",
     "batch_scaling": "must be per_replica (weak scaling: batch_size per replica) or global (strong scaling)",
+    "lr_scaling": "must be none, linear or sqrt (the learning rate per batch size, from lr_base_batch)",
+    "lr_warmup_epochs": "must be a number >= 0 (epochs of linear ramp from learning_rate to the scaled rate)",
+    "lr_base_batch": "must be a positive integer (the batch size learning_rate is meant for)",
 }
 
 
@@ -118,6 +121,13 @@ class Params(BaseModel):
     # batch_size is the global batch, split among them (strong scaling).
     num_gpus: Annotated[int, Field(ge=1)] = 1
     batch_scaling: Literal["per_replica", "global"] = "per_replica"
+    # The learning rate per batch size: learning_rate is meant for lr_base_batch; linear scales it by
+    # batch / lr_base_batch (Goyal et al. 2017), sqrt by its square root (Krizhevsky 2014), with a
+    # linear ramp from learning_rate over lr_warmup_epochs. What a larger batch needs to converge
+    # as fast per sample: time to accuracy compares the policies (scenario target).
+    lr_scaling: Literal["none", "linear", "sqrt"] = "none"
+    lr_warmup_epochs: Annotated[float, Field(ge=0.0)] = 0.0
+    lr_base_batch: Annotated[int, Field(gt=0)] = 32
 
 
 PARAM_NAMES = tuple(Params.model_fields)
@@ -187,6 +197,45 @@ RUNTIME_EXPECT = {
 }
 
 
+class MaxBatchSettings(BaseModel):
+    """``max_batch``: how the largest-batch search probes (``benchharness.maxbatch``)."""
+
+    model_config = _STRICT
+
+    start: Annotated[int, Field(gt=0)] = 32
+    step: Annotated[int, Field(gt=0)] = 8  # batch granularity: every probed batch is a multiple of it
+    headroom: Annotated[float, Field(ge=0.0, lt=0.5)] = 0.05  # of the limit, kept free by the headroom probe
+    upper: Annotated[int, Field(gt=0)] = 65536  # never probe above this batch
+    probe_steps: Annotated[int, Field(ge=1)] = 5  # steps of a probe's warm-up and of its one window
+
+
+MAX_BATCH_EXPECT = {
+    "start": "must be a positive integer, a multiple of step (the first probe's batch)",
+    "step": "must be a positive integer (batch granularity: every probed batch is a multiple of it)",
+    "headroom": "must be a number in [0, 0.5) (share of the memory limit the headroom probe keeps free)",
+    "upper": "must be a positive integer (the search never probes above this batch)",
+    "probe_steps": "must be a positive integer (steps of a probe's warm-up epoch and of its window)",
+}
+
+
+class Target(BaseModel):
+    """``target``: train each trial until the test metric reaches ``value`` (time to accuracy)."""
+
+    model_config = _STRICT
+
+    metric: Literal["accuracy", "loss"] = "accuracy"
+    value: Annotated[float, Field(gt=0.0)]
+    eval_every_samples: Annotated[int, Field(gt=0)]
+
+
+TARGET_EXPECT = {
+    "metric": "must be accuracy (reached at or above value) or loss (at or below)",
+    "value": "must be a positive number (the test metric to reach)",
+    "eval_every_samples": "must be a positive integer (training samples between evaluations, the same for every "
+                          "batch size)",
+}
+
+
 class Scenario(BaseModel):
     """A validated, immutable scenario."""
 
@@ -203,6 +252,10 @@ class Scenario(BaseModel):
     # all points instead of lining up with one; random: seeded shuffle; sequential: as listed.
     order: Literal["interleaved", "random", "sequential"] = "interleaved"
     order_seed: Annotated[int, Field(ge=0)] = 0
+    # max_batch: before the sweep, find each curve's largest batch that fits (probes, run.json).
+    search: Literal["none", "max_batch"] = "none"
+    max_batch: MaxBatchSettings = MaxBatchSettings()
+    target: Target | None = None
 
 
 TOP_EXPECT = {
@@ -215,6 +268,9 @@ TOP_EXPECT = {
     "include": "must be a list of parameter mappings",
     "order": "must be interleaved, random or sequential",
     "order_seed": "must be a non-negative integer",
+    "search": "must be none or max_batch",
+    "max_batch": "must be a mapping of search settings (start, step, headroom, upper, probe_steps)",
+    "target": "must be a mapping with metric, value and eval_every_samples, or null",
 }
 
 
@@ -231,6 +287,10 @@ class LoadedScenario:
         return self.scenario.model_dump(mode="json")
 
 
+# Nested sections other than runtime: their model and the wording of each key's expectation.
+SECTIONS = {"max_batch": (MaxBatchSettings, MAX_BATCH_EXPECT), "target": (Target, TARGET_EXPECT)}
+
+
 # --------------------------------------------------------------------------------------------
 # Error wording
 
@@ -241,6 +301,8 @@ def _known_keys(parent: Path_) -> tuple[str, ...]:
     section = parent[0]
     if section == "runtime":
         return tuple(Runtime.model_fields)
+    if section in SECTIONS:
+        return tuple(SECTIONS[section][0].model_fields)
     if section == "sweep":
         return SWEEPABLE
     return PARAM_NAMES
@@ -262,6 +324,8 @@ def _field_expectation(path: Path_) -> str | None:
     section, name = path[0], path[-1] if not isinstance(path[-1], int) else path[-2]
     if section == "runtime":
         return RUNTIME_EXPECT.get(name)
+    if section in SECTIONS:
+        return SECTIONS[section][1].get(name)
     if section in ("include", "exclude") and len(path) == 2:
         return "must be a mapping of parameters"
     if section == "sweep" and len(path) == 2:
@@ -271,7 +335,8 @@ def _field_expectation(path: Path_) -> str | None:
 
 def _trim_loc(loc: tuple) -> Path_:
     """Drop pydantic's union-member tags from a location, keeping document keys and indexes."""
-    depth = {"defaults": 2, "runtime": 2, "sweep": 3, "include": 3, "exclude": 3}.get(loc[0] if loc else "", 1)
+    depth = {"defaults": 2, "runtime": 2, "sweep": 3, "include": 3, "exclude": 3, "max_batch": 2,
+             "target": 2}.get(loc[0] if loc else "", 1)
     return tuple(loc[:depth])
 
 
@@ -295,7 +360,7 @@ def _pydantic_message(err: dict, path: Path_) -> str:
 
 def _cross_checks(data: dict) -> list[tuple[Path_, str]]:
     """Checks across keys, on the raw document so that they report even when other keys are bad."""
-    problems = []
+    problems = _search_checks(data)
     runtime = data.get("runtime")
     if not isinstance(runtime, dict):
         return problems
@@ -306,6 +371,25 @@ def _cross_checks(data: dict) -> list[tuple[Path_, str]]:
             "set memory_growth: false to cap memory",
         ))
     return problems
+
+
+def _search_checks(data: dict) -> list[tuple[Path_, str]]:
+    """The largest-batch search: its start on its grid, and the telemetry it reads memory from."""
+    problems = []
+    settings = data.get("max_batch")
+    if isinstance(settings, dict):
+        start, step = settings.get("start", 32), settings.get("step", 8)
+        if _positive_int(start) and _positive_int(step) and start % step:
+            problems.append((("max_batch", "start"), f"must be a multiple of max_batch.step ({step}), got {start}"))
+    runtime = data.get("runtime") if isinstance(data.get("runtime"), dict) else {}
+    if data.get("search") == "max_batch" and runtime.get("sample_interval_ms") == 0:
+        problems.append((("runtime", "sample_interval_ms"),
+                         "search: max_batch reads each probe's memory from the sampled telemetry: must not be 0"))
+    return problems
+
+
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 # --------------------------------------------------------------------------------------------

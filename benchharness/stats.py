@@ -4,8 +4,9 @@ A *window* is one steady epoch (after warm-up); its figure is throughput in samp
 turns a trial's window figures into an estimate with its uncertainty (`throughput_interval`),
 decides when a trial may stop measuring (`stop_decision`, after BenchmarkDotNet's MaxRelativeError
 stop), tells a non-steady trace from noise (`has_trend`), decides when the warm-up has ended
-(`warmup_settled`), answers "does a larger batch pay off?" from intervals (`decide`), and says
-whether a change between two runs is one the data support (`ratio_of_trials`, `change_verdict`).
+(`warmup_settled`), answers "does a larger batch pay off?" from intervals (`decide`); a time
+to accuracy over seeds is `trimmed_interval`, compared as a rate (`inverted`) with the same rule; and
+it says whether a change between two runs is one the data support (`ratio_of_trials`, `change_verdict`).
 Style after asv's ``_stats.py``: small functions, documented contracts.
 
 Intervals
@@ -70,9 +71,9 @@ from typing import Sequence
 import numpy as np
 
 __all__ = [
-    "Interval", "throughput_interval", "t_quantiles", "use_t_quantiles", "trial_level_interval", "has_trend", "StopRule",
-    "stop_decision", "warmup_settled", "Point", "Answer", "decide", "classify", "median_choice",
-    "RatioInterval", "ratio_of_trials", "ratio_of_intervals", "change_verdict",
+    "Interval", "throughput_interval", "t_quantile", "t_quantiles", "use_t_quantiles", "trial_level_interval",
+    "trimmed_interval", "inverted", "has_trend", "StopRule", "stop_decision", "warmup_settled", "Point", "Answer",
+    "decide", "classify", "median_choice", "RatioInterval", "ratio_of_trials", "ratio_of_intervals", "change_verdict",
 ]
 
 # has_trend: below this many windows a halves comparison has too few points per half to test.
@@ -136,6 +137,11 @@ def t_quantiles(confidence: float, max_dof: int) -> dict[int, float]:
     return {dof: _t_quantile(confidence, dof) for dof in range(1, max_dof + 1)}
 
 
+def t_quantile(confidence: float, dof: int) -> float:
+    """The two-sided ``confidence`` Student t quantile at ``dof`` degrees of freedom."""
+    return _t_quantile(confidence, dof)
+
+
 def use_t_quantiles(confidence: float, table: dict[int, float]) -> None:
     """Use ``table`` (from `t_quantiles`) instead of scipy for these degrees of freedom."""
     _GIVEN_T.update({(confidence, int(dof)): float(q) for dof, q in table.items()})
@@ -194,6 +200,35 @@ def trial_level_interval(medians: Sequence[float], confidence: float = CONFIDENC
     This is the interval the analysis uses: repeats run in separate processes, so their medians are
     independent samples and the interval means what it says (unlike a within-trial one)."""
     return _t_interval(_figures(medians), confidence)
+
+
+def trimmed_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> Interval | None:
+    """The figure of a time to accuracy over seeds: the mean after dropping the fastest and the
+    slowest when there are 5 or more (MLPerf's rule for its time-to-train results), with the
+    Student t interval of the mean over the values kept (``median`` holds that mean: it is the
+    figure reported; its low end is clamped at 0). Values must be finite and > 0; None for none.
+    The interval over trimmed values is somewhat narrower than the truth (the extremes are gone):
+    with fewer than 5 seeds nothing is trimmed."""
+    x = sorted(_figures(values)) if len(values) else []
+    kept = x[1:-1] if len(x) >= 5 else x
+    n = len(kept)
+    if n == 0:
+        return None
+    mean = math.fsum(kept) / n
+    if n == 1:
+        return Interval(mean, mean, mean, mean, 1, None)
+    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in kept) / (n - 1))
+    half = _t_quantile(confidence, n - 1) * sd / math.sqrt(n)
+    # A time or an energy is positive: the part of the interval below 0 holds no possible value.
+    return Interval(mean, mean, max(0.0, mean - half), mean + half, n, sd / mean)
+
+
+def inverted(interval: Interval) -> Interval:
+    """The interval of 1 / value (a time as a rate, so that higher is better and ``decide`` applies):
+    the ends swap; a low end at or below 0 leaves the rate unbounded above."""
+    high = 1 / interval.low if interval.low > 0 else math.inf
+    figure = 1 / interval.median
+    return Interval(figure, 1 / interval.mean, 1 / interval.high, high, interval.n, interval.cv)
 
 
 # -- steady state ----------------------------------------------------------------------------------

@@ -438,6 +438,7 @@ class RunDir:
         fsync_directory(parent)
         run._info = {"schema_version": SCHEMA_VERSION, "benchharness": __version__, "started_utc": utc_now(),
                      "finished_utc": None, "peak": None, "planned_trials": None, "recorded": 0, "complete": False, "executor": None,
+                     "max_batch": None,
                      **run_info}
         run.update_info()
         return run

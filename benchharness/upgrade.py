@@ -86,7 +86,12 @@ def _record_3_to_4(record: dict, records: list[dict]) -> dict:
     return record | {"schema_version": 4, "execution": None}
 
 
-RECORD_STEPS = {1: _record_1_to_2, 2: _record_2_to_3, 3: _record_3_to_4}
+def _record_4_to_5(record: dict, records: list[dict]) -> dict:
+    """Version 4 had no probes and no time to accuracy: every record was a planned trial."""
+    return record | {"schema_version": 5, "role": "trial", "tta": None}
+
+
+RECORD_STEPS = {1: _record_1_to_2, 2: _record_2_to_3, 3: _record_3_to_4, 4: _record_4_to_5}
 
 
 def _run_info_2_to_3(info: dict) -> dict:
@@ -98,7 +103,11 @@ def _run_info_3_to_4(info: dict) -> dict:
     return info | {"schema_version": 4, "executor": None}
 
 
-RUN_INFO_STEPS = {1: _run_info_1_to_2, 2: _run_info_2_to_3, 3: _run_info_3_to_4}
+def _run_info_4_to_5(info: dict) -> dict:
+    return info | {"schema_version": 5, "max_batch": None}
+
+
+RUN_INFO_STEPS = {1: _run_info_1_to_2, 2: _run_info_2_to_3, 3: _run_info_3_to_4, 4: _run_info_4_to_5}
 
 
 def upgrade_records(records: list[dict]) -> list[dict]:

@@ -88,6 +88,18 @@ EXPECTED = {
     "55_replicas_above_logical_cpus.yaml": ["{f}:6: sweep.num_gpus[1]: 4 replicas, but runtime.logical_cpu_devices is 2"],
     "56_global_batch_not_divisible.yaml": ["{f}:3: defaults.batch_size: batch_scaling: global splits batch 30 among 4 replicas: must divide evenly"],
     "58_pruning_with_mirrored.yaml": ["{f}:3: defaults.sparsity: pruning trials run on one device: not with runtime.distribute: mirrored"],
+    "59_target_on_synthetic_with_fixed_epochs.yaml": [
+        "{f}:2: defaults.dataset: synthetic data has no test split to evaluate the target on: use a real dataset",
+        "{f}:3: defaults.epochs: with a target a trial trains until it reaches the target or max_epochs: leave epochs at auto",
+    ],
+    "60_max_batch_start_off_grid.yaml": ["{f}:4: max_batch.start: must be a multiple of max_batch.step (8), got 30"],
+    "61_search_without_sampling.yaml": ["{f}:4: runtime.sample_interval_ms: search: max_batch reads each probe's memory from the sampled telemetry: must not be 0"],
+    "62_bad_target_and_lr_values.yaml": [
+        "{f}:4: defaults.lr_scaling: must be none, linear or sqrt (the learning rate per batch size, from lr_base_batch), got 'cubic'",
+        "{f}:5: target.eval_every_samples: required key is missing",
+        "{f}:6: target.metric: must be accuracy (reached at or above value) or loss (at or below), got 'top5'",
+        "{f}:8: target.eval_every: unknown key (did you mean 'eval_every_samples'?)",
+    ],
     "57_bad_distribution_values.yaml": [
         "{f}:3: defaults.num_gpus: must be a positive integer (replicas: the first num_gpus of the trial's devices), got 0",
         "{f}:4: defaults.batch_scaling: must be per_replica (weak scaling: batch_size per replica) or global (strong scaling), got 'linear'",

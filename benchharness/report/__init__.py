@@ -25,7 +25,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from benchharness import __version__
-from benchharness.analyze import MEMORY_LABELS, curve_groups, overlapping_trials, recommend, scaling_curves
+from benchharness.analyze import MEMORY_LABELS, curve_groups, max_batch_of, overlapping_trials, recommend, scaling_curves
 from benchharness.atomic import write_text_atomically
 from benchharness.errors import UserError
 from benchharness.report.comparison import comparison_context
@@ -78,10 +78,48 @@ def curves(runs: list[LoadedRun], tolerance: float):
         overlaps = overlapping_trials(run.records)
         for records in curve_groups(run.records):
             rec = recommend(records, tolerance, overlaps)
+            rec.max_batch = max_batch_of(records, run.info.get("max_batch"))
             if len(runs) > 1:
                 rec.label = f"{run.name}: {rec.label}"
             out.append(rec)
     return out
+
+
+def tta_curves(runs: list[LoadedRun], tolerance: float) -> list:
+    """One time-to-accuracy answer per curve that trained to a target, per run."""
+    from benchharness.analyze_tta import tta_curve, tta_groups
+
+    out = []
+    for run in runs:
+        for records in tta_groups(run.records):
+            curve = tta_curve(records, tolerance)
+            if len(runs) > 1:
+                curve.label = f"{run.name}: {curve.label}"
+            out.append(curve)
+    return out
+
+
+def max_batch_sections(runs: list[LoadedRun]) -> list[dict]:
+    """Each searched curve's answer (run.json's ``max_batch``) with its probes in the order they ran."""
+    from benchharness.analyze import describe_group
+
+    sections = []
+    for run in runs:
+        by_id = {r["trial_id"]: r for r in run.records}
+        for entry in run.info.get("max_batch") or []:
+            probes = [by_id[t] for t in entry["probes"] if t in by_id]
+            label = describe_group([{"params": entry["curve"]}])
+            sections.append({"label": f"{run.name}: {label}" if len(runs) > 1 else label, "entry": entry,
+                             "probes": [_probe_row(r) for r in probes]})
+    return sections
+
+
+def _probe_row(record: dict) -> dict:
+    telemetry = record.get("telemetry") or {}
+    return {"trial_id": record["trial_id"], "batch_size": record["params"]["batch_size"], "repeat": record["repeat"],
+            "status": record["status"], "mem_mb": telemetry.get("mem_primary_mb"),
+            "mem_source": MEMORY_LABELS.get(telemetry.get("mem_primary_source"), ""), "error": record.get("error"),
+            "wall_s": record.get("wall_s")}
 
 
 def trial_rows(runs: list[LoadedRun]) -> list[dict]:
@@ -90,6 +128,7 @@ def trial_rows(runs: list[LoadedRun]) -> list[dict]:
         for r in run.records:
             t, e, p = r.get("telemetry") or {}, r.get("eval") or {}, r.get("pruning") or {}
             rows.append({"run": run.name, "trial_id": r["trial_id"], "repeat": r["repeat"], "status": r["status"],
+                         "role": r.get("role", "trial"),
                          "error": r.get("error"), "params": r["params"], "epoch_time_s": r.get("epoch_time_s"),
                          "first_epoch_s": r.get("first_epoch_s"), "throughput_sps": r.get("throughput_sps"),
                          "ci": r.get("throughput_ci_sps"), "windows": r.get("steady_windows"),
@@ -187,6 +226,8 @@ def roofline_points(runs: list[LoadedRun], drawn: set[int] | None = None) -> tup
     for run in runs:
         for r in run.records:
             cost = r.get("cost") or {}
+            if r.get("role") == "probe":
+                continue  # a probe's one short window places no steady figure
             if not cost.get("achieved_flops_per_s") or (drawn is not None and id(r) not in drawn):
                 continue
             intensity = cost.get("step_arithmetic_intensity") or step_intensity_of(cost, r["params"])
@@ -218,12 +259,17 @@ def build_context(runs: list[LoadedRun], tolerance: float, charts: bool) -> dict
     rows = trial_rows(runs)
     found = sources(runs)
     title = ", ".join(str(run.info.get("scenario", {}).get("resolved", {}).get("name", run.name)) for run in runs)
+    from benchharness.analyze_tta import tta_rows
+
+    ttas = tta_curves(runs, tolerance)
     context = {"version": __version__, "runs": _environment(runs), "recommendations": recs, "rows": rows,
                "keys": varying_params(rows), "banner": source_banner(found), "tolerance": tolerance,
                "sources": sorted(found), "title": title, "scaling": scaling_rows(runs),
-               "concurrency_notes": concurrency_notes(runs)}
+               "concurrency_notes": concurrency_notes(runs), "max_batch": max_batch_sections(runs),
+               "tta": [{"curve": c, "rows": tta_rows(c)} for c in ttas]}
     if charts:
         context |= _charts(runs, recs)
+        context["charts"] |= _answer_charts(context["max_batch"], ttas)
         for row in rows:
             row["samples_problem"] = context["sample_problems"].get((row["run"], row["trial_id"]))
     return context
@@ -267,6 +313,15 @@ def _charts(runs: list[LoadedRun], recs: list) -> dict:
         if peak else None,
     }, "peak": peak, "timeline_count": len(items), "timeline_total": total, "pruning_table": pruning.to_dict("records"),
         "curves_charted": len(batch_curves), "curves_measured": len(measured), "sample_problems": sample_problems}
+
+
+def _answer_charts(sections: list[dict], ttas: list) -> dict:
+    """The largest-batch search's probes (memory against batch, the fit and the limit) and the time
+    to accuracy against batch size."""
+    from benchharness.report import charts as chart
+
+    return {"max_batch": chart.max_batch_probes(sections[:MAX_CURVE_CHARTS]) if sections else None,
+            "tta": chart.time_to_accuracy(ttas[:MAX_CURVE_CHARTS]) if ttas else None}
 
 
 def answers(paths: list[Path], tolerance: float = 0.05) -> list[dict]:

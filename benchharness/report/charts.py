@@ -95,6 +95,7 @@ def throughput_vs_batch(recommendations) -> str:
             y = next(p.throughput for p in points if p.batch_size == d.to_batch)
             ax.annotate(f"{d.gain:+.0%}" + (" (noise)" if d.noise else ""), (d.to_batch, y), xytext=(0, 8),
                         textcoords="offset points", ha="center", fontsize=8, color=PALETTE[i % 10])
+        _mark_max_batch(ax, rec.max_batch, PALETTE[i % 10])
     _log2_batches(ax, sorted(all_batches) or [1])
     ax.set_ylabel("steady throughput (samples/s)")
     ax.set_ylim(bottom=0)
@@ -121,9 +122,75 @@ def memory_vs_batch(recommendations) -> str | None:
         ax.plot(xs, ys, "o", color=PALETTE[i % 10], label=f"{rec.label}: {source}")
         if rec.memory_fit:
             _memory_fit_lines(ax, rec.memory_fit, xs, PALETTE[i % 10])
+        _mark_max_batch(ax, rec.max_batch, PALETTE[i % 10])
     _log2_batches(ax, sorted(batches))
     ax.set_ylabel("memory (MiB)")
     ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return to_svg(fig)
+
+
+def _mark_max_batch(ax, entry: dict | None, color) -> None:
+    """The searched largest batch that fits (verified twice), a solid vertical line, where there is one."""
+    if not entry or entry.get("verified") is None:
+        return
+    ax.axvline(entry["verified"], color=color, lw=1.5)
+    ax.annotate(f"largest batch that fits: {entry['verified']}", (entry["verified"], 0), xytext=(-4, 20),
+                textcoords="offset points", ha="right", fontsize=8, color=color)
+
+
+def max_batch_probes(sections: list[dict]) -> str | None:
+    """Per searched curve: each fitting probe's memory against batch, the least-squares line, the
+    limit, and the verified batch and the one that ran out of memory."""
+    with_probes = [s for s in sections if any(p["mem_mb"] is not None for p in s["probes"])]
+    if not with_probes:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for i, section in enumerate(with_probes):
+        entry, color = section["entry"], PALETTE[i % 10]
+        fits = [(p["batch_size"], p["mem_mb"]) for p in section["probes"] if p["status"] == "ok" and p["mem_mb"]]
+        ax.plot([b for b, _ in fits], [m for _, m in fits], "o", color=color, label=f"{section['label']}: probes that fit")
+        for p in section["probes"]:
+            if p["status"] == "oom":
+                ax.axvline(p["batch_size"], color=color, ls=":", lw=0.8)
+        top = max(b for b, _ in fits) * 1.15
+        if entry.get("fit"):
+            fit = entry["fit"]
+            ax.plot([0, top], [fit["intercept_mb"], fit["intercept_mb"] + fit["mb_per_sample"] * top], "--", color=color,
+                    lw=1, label=f"least-squares fit: {fit['mb_per_sample']:.2f} MiB per sample")
+        if entry.get("limit_mb"):
+            ax.axhline(entry["limit_mb"], color="black", lw=1)
+        _mark_max_batch(ax, entry, color)
+    ax.set_xlabel("batch size (dotted: a probe ran out of memory)")
+    ax.set_ylabel("memory (MiB)")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return to_svg(fig)
+
+
+def time_to_accuracy(curves) -> str | None:
+    """Training time to the target against batch size, 95 % intervals over seeds; one line per curve
+    (learning-rate policy); a batch where some seed did not converge is marked with the count."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    batches = set()
+    for i, curve in enumerate(curves):
+        points = [p for p in curve.points if p.time is not None]
+        batches.update(p.batch_size for p in curve.points)
+        xs = [p.batch_size for p in points]
+        ys = [p.time.median for p in points]
+        low = [max(0.0, p.time.median - p.time.low) for p in points]
+        high = [max(0.0, p.time.high - p.time.median) for p in points]
+        ax.errorbar(xs, ys, yerr=[low, high], fmt="o-", capsize=4, color=PALETTE[i % 10], label=curve.label)
+        for p in curve.points:
+            if p.not_converged or p.failed:
+                y = p.time.median if p.time else 0
+                ax.annotate(f"{p.not_converged + p.failed}/{p.trials} missed", (p.batch_size, y), xytext=(0, 8),
+                            textcoords="offset points", ha="center", fontsize=8, color=PALETTE[i % 10])
+    _log2_batches(ax, sorted(batches) or [1])
+    ax.set_ylabel("training time to target (s)")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     return to_svg(fig)
 

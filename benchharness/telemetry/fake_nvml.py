@@ -21,6 +21,14 @@ thermal slowdown) with a lower SM clock and a higher temperature from ``from_s``
 fail (NVML_ERROR_UNKNOWN) that many seconds after a trial starts; ``lost_at_s`` makes the GPU
 disappear (NVML_ERROR_GPU_IS_LOST): both exist to test the sampler's fault handling.
 
+``memory_model`` gives the fake device a memory that runs out: a trial of (global) batch ``b`` needs
+``fixed_mb + per_sample_mb * b + per_sample_squared_mb * b**2`` MiB (the square term bends the line
+a little, as cuDNN workspaces and XLA do on a real GPU). The worker enforces it (``worker/fake_memory``):
+above ``runtime.memory_limit_mb``, else ``memory_total_mb``, the first training step raises
+TensorFlow's own ``ResourceExhaustedError``, so an OOM takes the real path; below it the trial
+reports the model's figure as its memory (``fake_memory_model``), and NVML's used memory follows the
+same model. Without it the fake device never runs out, whatever the batch.
+
 ``other_compute_pids`` / ``other_graphics_pids`` list imaginary other processes on the GPU (always,
 trial or not), in the compute and graphics process lists beside the trial's own: they test the
 sampler's ``gpu_other_processes``, which counts the compute list only (a display server is on the
@@ -61,6 +69,27 @@ class FakeThrottle(BaseModel):
     temp_c: int = 90
 
 
+class FakeMemoryModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fixed_mb: float = Field(ge=0)
+    per_sample_mb: float = Field(gt=0)
+    per_sample_squared_mb: float = Field(0.0, ge=0)
+
+    def mb(self, batch: int) -> float:
+        """The memory (MiB) a trial of ``batch`` samples per step needs on the fake device."""
+        return self.fixed_mb + self.per_sample_mb * batch + self.per_sample_squared_mb * batch * batch
+
+    def largest_batch(self, limit_mb: float, step: int = 1) -> int | None:
+        """The largest multiple of ``step`` whose memory is at most ``limit_mb`` (the search's truth)."""
+        a, b, c = self.fixed_mb - limit_mb, self.per_sample_mb, self.per_sample_squared_mb
+        root = -a / b if c == 0 else (-b + math.sqrt(b * b - 4 * c * a)) / (2 * c) if b * b >= 4 * c * a else 0.0
+        batch = int(root // step) * step + step
+        while batch > 0 and self.mb(batch) > limit_mb:  # floating point at the boundary
+            batch -= step
+        return batch or None
+
+
 class FakeProfile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -80,6 +109,7 @@ class FakeProfile(BaseModel):
     lost_at_s: float | None = Field(None, ge=0)
     other_compute_pids: tuple[int, ...] = ()
     other_graphics_pids: tuple[int, ...] = ()
+    memory_model: FakeMemoryModel | None = None
 
     @field_validator("other_compute_pids", "other_graphics_pids")
     @classmethod
@@ -152,7 +182,11 @@ class FakeNvml:
         return round(100 * (1 - math.exp(-self._batch / self.profile.util_scale_batch)))
 
     def used_mb(self, handle: int) -> float:
-        return self.profile.base_mem_mb + self.profile.mem_per_sample_mb * self._batch if self._trial_on(handle) else 0.0
+        if not self._trial_on(handle):
+            return 0.0
+        if self.profile.memory_model is not None:
+            return self.profile.memory_model.mb(self._batch)
+        return self.profile.base_mem_mb + self.profile.mem_per_sample_mb * self._batch
 
     def power_w(self, handle: int) -> float:
         p = self.profile

@@ -315,13 +315,15 @@ def total_memory_mb(samples: TrialSamples) -> float | None:
     return max(_values(samples.rows, "mem_total_mb"), default=None)
 
 
-def primary_memory(telemetry: dict, tf_peak_mb: float | None, rss_after_import_mb: float | None) -> dict:
+def primary_memory(telemetry: dict, tf_peak_mb: float | None, rss_after_import_mb: float | None,
+                   fake_model_mb: float | None = None) -> dict:
     """The record's answer to "how much memory does this trial need", and where it comes from.
 
     On a GPU, in order of preference: TensorFlow's allocator peak over the timed epochs (what the
     model, its batch and the optimizer took, without the CUDA context or other processes), the
     trial's own memory as NVML lists it, the GPU's used memory (everything on it). On the CPU: the
     trial's peak RSS minus its RSS right after importing TensorFlow (the model, data and training).
+    On the fake NVML with a memory model (CI), the model's figure comes first, labelled as such.
     """
     devices = telemetry.get("devices") or []
     own = max((d["proc_mem_peak_mb"] for d in devices if d.get("proc_mem_peak_mb") is not None), default=None)
@@ -330,6 +332,7 @@ def primary_memory(telemetry: dict, tf_peak_mb: float | None, rss_after_import_m
         growth = peak - rss_after_import_mb if peak is not None and rss_after_import_mb is not None else None
         choices = [("rss_growth", growth)]
     else:
-        choices = [("tf_allocator_peak", tf_peak_mb), ("process_nvml", own), ("device_used", telemetry.get("mem_peak_mb"))]
+        choices = [("fake_memory_model", fake_model_mb if telemetry["source"] == "fake-nvml" else None),
+                   ("tf_allocator_peak", tf_peak_mb), ("process_nvml", own), ("device_used", telemetry.get("mem_peak_mb"))]
     source, value = next(((s, v) for s, v in choices if v is not None), (None, None))
     return {"tf_peak_mb": tf_peak_mb, "mem_primary_mb": value, "mem_primary_source": source}

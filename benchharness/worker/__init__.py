@@ -11,6 +11,8 @@ One module per concern, in the order a trial uses them:
 - ``cost_cache``: FLOPs counted once per architecture per run.
 - ``pruning``: tfmot glue (dense pre-training, wrapping, measured sparsity).
 - ``timing``: the epoch and step timer.
+- ``tta``: training to a target metric (time to accuracy), evaluations on a schedule kept apart.
+- ``fake_memory``: the fake device's memory model, enforced (CI's out-of-memory path).
 - ``summaries``: TensorBoard scalars, recorded during fit and written after it.
 - ``events``: the JSON-lines events file the parent reads.
 - ``trial``: the order of all of the above.

@@ -3,7 +3,7 @@
 JSON lines, each with ``event`` and ``t_monotonic`` (``time.monotonic()``: one clock for every
 process on a Linux host, shared with the parent's sampler). Events in a trial's order: ``started``,
 ``imported``, ``built``, ``costed``, ``ready``, (``pretrain_start``), ``fit_start``, ``epoch_start``
-/ ``epoch_end`` per epoch, ``fit_end``, ``summaries_written``, ``evaluated``, (``export_start``),
+/ ``epoch_end`` per epoch (and ``tta_eval`` per evaluation of a trial with a target), ``fit_end``, ``summaries_written``, ``evaluated``, (``export_start``),
 ``result``.
 """
 

@@ -28,8 +28,11 @@ def make_loss(keras, model):
     return keras.losses.SparseCategoricalCrossentropy(from_logits=activation != "softmax")
 
 
-def compile_model(keras, model, params: dict, runtime: dict) -> None:
-    optimizer = getattr(keras.optimizers, OPTIMIZERS[params["optimizer"]])(learning_rate=params["learning_rate"])
+def compile_model(keras, model, params: dict, runtime: dict, learning_rate=None) -> None:
+    """Compile with the trial's optimizer at ``learning_rate`` (a rate or a schedule; None:
+    ``params.learning_rate``, as pruning's recompile keeps it)."""
+    rate = params["learning_rate"] if learning_rate is None else learning_rate
+    optimizer = getattr(keras.optimizers, OPTIMIZERS[params["optimizer"]])(learning_rate=rate)
     model.compile(optimizer=optimizer, loss=make_loss(keras, model), metrics=["accuracy"],
                   jit_compile=bool(runtime.get("xla")), steps_per_execution=params.get("steps_per_execution") or 1)
 

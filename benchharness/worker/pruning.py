@@ -22,7 +22,7 @@ def train_dense_first(model, batches, params: dict, events: EventLog) -> dict | 
             "accuracy": as_float(history.history.get("accuracy", [None])[-1])}
 
 
-def prepare_pruning(keras, model, params: dict, runtime: dict, steps_per_epoch: int):
+def prepare_pruning(keras, model, params: dict, runtime: dict, steps_per_epoch: int, learning_rate=None):
     """For ``sparsity > 0``: wrap the prunable layers and recompile; returns (model, state or None).
     A pruning trial has a fixed number of epochs (``plan.resolve_epochs``), hence a fixed step count."""
     if not params.get("sparsity"):
@@ -33,7 +33,7 @@ def prepare_pruning(keras, model, params: dict, runtime: dict, steps_per_epoch: 
 
     schedule = resolve_schedule(params, steps)
     pruned, wrapped = apply_pruning(keras, model, schedule)
-    compile_model(keras, pruned, params, runtime)
+    compile_model(keras, pruned, params, runtime, learning_rate)
     return pruned, {"schedule": schedule, "wrapped": wrapped}
 
 

@@ -13,9 +13,10 @@ from benchharness.worker.events import EventLog
 from benchharness.worker.model import as_float
 
 
-def make_epoch_timer(keras, events: EventLog, samples_of):
+def make_epoch_timer(keras, events: EventLog, samples_of, paused=lambda: 0.0):
     """A Keras callback that times every epoch (s) and step (ms), keeps the epochs in ``.epochs`` and
-    reports each as an ``epoch_end`` event; ``samples_of(steps)``: the samples of that many steps."""
+    reports each as an ``epoch_end`` event; ``samples_of(steps)``: the samples of that many steps;
+    ``paused()``: seconds so far that were no training (evaluations), taken off their step and epoch."""
 
     class EpochTimer(keras.callbacks.Callback):
         def __init__(self):
@@ -23,30 +24,28 @@ def make_epoch_timer(keras, events: EventLog, samples_of):
             self._supports_tf_logs = True  # no per-step conversion of logs to numpy: no extra sync
             self.epochs: list[dict] = []
             self.last_step_ms: list[float] = []  # the step times (ms) of the last finished epoch
-            self._previous_end: float | None = None
 
         def on_train_begin(self, logs=None):
             self._previous_end = None  # the gap between fit calls sets up windows: no window's work
 
         def on_epoch_begin(self, epoch, logs=None):
             events.emit("epoch_start", epoch=epoch)
-            self._step_ms: list[float] = []
-            self._steps = 0
-            self._last = time.perf_counter()
+            self._step_ms, self._steps, self._last = [], 0, time.perf_counter()
             self._t0 = self._last if self._previous_end is None else self._previous_end
+            self._paused_at_start = self._paused_at_step = paused()
 
         def on_train_batch_end(self, batch, logs=None):
             # With steps_per_execution N Keras calls this once per N steps, ``batch`` being the
             # last step's index: each step of the execution gets its mean time.
-            now, done = time.perf_counter(), batch + 1 - self._steps
-            self._step_ms.extend([(now - self._last) * 1000.0 / done] * done)
-            self._steps, self._last = batch + 1, now
+            now, done, off = time.perf_counter(), batch + 1 - self._steps, paused()
+            self._step_ms.extend([(now - self._last - (off - self._paused_at_step)) * 1000.0 / done] * done)
+            self._steps, self._last, self._paused_at_step = batch + 1, now, off
 
         def on_epoch_end(self, epoch, logs=None):
             self._previous_end = time.perf_counter()
-            seconds = self._previous_end - self._t0
             logs = logs or {}
-            entry = {"epoch": epoch, "seconds": seconds, "samples": samples_of(self._steps), "steps": self._steps,
+            entry = {"epoch": epoch, "seconds": self._previous_end - self._t0 - (paused() - self._paused_at_start),
+                     "samples": samples_of(self._steps), "steps": self._steps,
                      "loss": as_float(logs.get("loss")), "accuracy": as_float(logs.get("accuracy"))}
             self.epochs.append(entry)
             self.last_step_ms = self._step_ms
