@@ -134,10 +134,20 @@ def load_run(path: Path) -> RunData:
     from benchharness.store import RunDir
 
     run = RunDir.open(Path(path))
-    records = run.read_trials().records
-    if not records:
+    stored = run.read_trials().records
+    records = comparable(stored)
+    if not stored:
         raise UserError(f"{run.trials_path}: no trial records yet; nothing to compare")
+    if not records:
+        raise UserError(f"{run.trials_path}: only probes and time-to-accuracy trials; no throughput point to compare")
     return RunData(run.path, run.info, records)
+
+
+def comparable(records: list[dict]) -> list[dict]:
+    """The records compared point by point: throughput trials. Largest-batch probes are steps of a
+    search (which probes run depends on the path it took), and time-to-accuracy trials stop at a
+    target, so neither is a throughput point (their answers are in the report, not compared yet)."""
+    return [r for r in records if r.get("role", "trial") == "trial" and r.get("tta") is None]
 
 
 # -- environment fingerprint ---------------------------------------------------------------------

@@ -300,6 +300,8 @@ def _last_under(under: Callable[[int], bool], step: int, upper: int) -> int:
         return 0
     while high - low > step:
         mid = on_grid((low + high) / 2, step)
+        if mid == low:  # ``upper`` off the grid: nothing on the grid lies between low and high
+            break
         low, high = (mid, high) if under(mid) else (low, mid)
     return low
 

@@ -322,6 +322,9 @@ def _target_problems(scenario: Scenario, p: dict) -> list[tuple[Path_, str]]:
     problems = [(_origin(scenario, key, p[key]), message) for key, bad, message in checks if bad]
     if scenario.runtime.distribute == "mirrored":
         problems.append((("runtime", "distribute"), "time to accuracy runs on one device: not with a target"))
+    if p["steps_per_execution"] > 1:  # Keras calls the evaluation callback once per N steps
+        problems.append((_origin(scenario, "steps_per_execution", p["steps_per_execution"]),
+                         "evaluations must land on their scheduled step: leave steps_per_execution at 1 with a target"))
     return problems
 
 

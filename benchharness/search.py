@@ -114,4 +114,8 @@ def search_hook(run, config: SearchConfig, curves: list[dict], retry_failed: boo
 
 def config_of(settings) -> SearchConfig:
     """The scenario's ``max_batch`` settings as the search's config."""
-    return SearchConfig(settings.start, settings.step, settings.headroom, settings.upper, settings.probe_steps)
+    from benchharness.maxbatch import on_grid
+
+    # Every probed batch is on the step grid: an upper bound off it is its grid point below.
+    upper = on_grid(settings.upper, settings.step) if settings.upper >= settings.step else settings.upper
+    return SearchConfig(settings.start, settings.step, settings.headroom, upper, settings.probe_steps)

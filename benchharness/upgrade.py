@@ -86,8 +86,17 @@ def _record_3_to_4(record: dict, records: list[dict]) -> dict:
     return record | {"schema_version": 4, "execution": None}
 
 
+# The learning-rate params version 5 added to every trial, at the values version 4 trained with.
+LR_PARAMS_OF_VERSION_4 = {"lr_scaling": "none", "lr_warmup_epochs": 0.0, "lr_base_batch": 32}
+
+
 def _record_4_to_5(record: dict, records: list[dict]) -> dict:
-    """Version 4 had no probes and no time to accuracy: every record was a planned trial."""
+    """Version 4 had no probes and no time to accuracy: every record was a planned trial, trained
+    at the scenario's learning rate whatever the batch (the params say so, so that a version-4
+    point matches the same point of a version-5 run in ``compare``)."""
+    params = record.get("params")
+    if isinstance(params, dict):  # anything else: the params' own check says so
+        record = record | {"params": LR_PARAMS_OF_VERSION_4 | params}
     return record | {"schema_version": 5, "role": "trial", "tta": None}
 
 

@@ -337,3 +337,23 @@ def test_a_run_with_a_heavier_model_against_its_baseline_exits_1_and_names_the_p
     assert f"compare: base {baseline.name} (1 trials) -> head " in head.stdout
     assert re.fullmatch(r"result: regression in 1 of 1 matched point\(s\) past 5% \(exit 1\): batch_size=64 "
                         r"\(throughput x0\.\d+, steady epoch time x\d+\.\d+\)", lines[-1]), lines[-1]
+
+
+def test_probes_and_time_to_accuracy_trials_are_not_throughput_points():
+    from benchharness.compare import comparable
+
+    trial = {"trial_id": "t", "role": "trial", "tta": None}
+    probe = {"trial_id": "p", "role": "probe", "tta": None}
+    to_target = {"trial_id": "a", "role": "trial", "tta": {"converged": True}}
+    assert comparable([trial, probe, to_target]) == [trial]
+
+
+def test_a_version_4_record_matches_the_same_point_of_a_version_5_run():
+    from benchharness.compare import point_key
+    from benchharness.upgrade import upgrade_records
+
+    old = {"schema_version": 4, "trial_id": "x", "params": {"batch_size": 32, "model": "m"}}
+    (upgraded,) = upgrade_records([old])
+    new = {"params": {"batch_size": 32, "model": "m", "lr_scaling": "none", "lr_warmup_epochs": 0.0,
+                      "lr_base_batch": 32}}
+    assert upgraded["role"] == "trial" and point_key(upgraded) == point_key(new)

@@ -221,3 +221,12 @@ def test_a_sweeps_curve_finds_its_search_answer_and_charts_mark_it():
     rec.max_batch = entry
     assert "largest batch that fits: 1224" in throughput_vs_batch([rec])
     assert memory_vs_batch([rec]) is None  # no memory figures in these records: no memory chart
+
+
+def test_an_upper_bound_off_the_grid_ends_the_search_on_the_grid():
+    """An ``upper`` that is no multiple of the step once made the band's bisection loop for ever."""
+    from benchharness.maxbatch import _last_under
+
+    assert _last_under(lambda x: x <= 90, 8, 100) == 88
+    assert _last_under(lambda x: x <= 7, 8, 100) == 0
+    assert _last_under(lambda x: True, 8, 100) == 100

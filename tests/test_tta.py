@@ -265,3 +265,20 @@ def test_a_batch_where_a_seed_missed_the_target_is_no_candidate_for_fastest():
     assert curve.fastest.recommended_batch == 32 and not curve.fastest.decided
     assert "batch 32 trains fastest (the only batch where every seed reached it" in curve.headline
     assert "batch 128: 1 of 3 did not reach it" in curve.headline
+
+
+def test_a_batch_larger_than_the_interval_evaluates_once_a_step_without_falling_behind(monkeypatch):
+    """Batch 512, an evaluation every 200 samples: every step passes two or three schedule points;
+    one evaluation per step, and the schedule never lags behind the samples seen."""
+    from benchharness.worker import tta
+
+    clock = Clock()
+    monkeypatch.setattr(tta.time, "perf_counter", clock)
+    target = {"metric": "accuracy", "value": 0.99, "eval_every_samples": 200}
+    stop = tta.make_target_stop(FAKE_KERAS, Events(), lambda: {"accuracy": 0.5, "loss": 1.0}, target, batch=512)
+    stop.model = types.SimpleNamespace(stop_training=False)
+    stop.on_train_begin()
+    stop.on_epoch_begin(0)
+    for step in range(5):
+        stop.on_train_batch_end(step)
+    assert [e["samples"] for e in stop.evals] == [512, 1024, 1536, 2048, 2560]

@@ -68,7 +68,7 @@ def make_target_stop(keras, events: EventLog, evaluate, target: dict, batch: int
             self.evals: list[dict] = []
             self.paused_s, self.steps, self.converged = 0.0, 0, False
             self.metrics: dict | None = None  # the last evaluation's accuracy and loss
-            self._epoch_steps = 0
+            self._epoch_steps, self._next_k = 0, 1  # the next scheduled evaluation (1-based)
 
         def on_train_begin(self, logs=None):
             self.started = time.perf_counter()
@@ -78,7 +78,10 @@ def make_target_stop(keras, events: EventLog, evaluate, target: dict, batch: int
 
         def on_train_batch_end(self, step, logs=None):
             self.steps = self._epoch_steps + step + 1
-            if self.steps >= eval_step(len(self.evals) + 1, batch, target["eval_every_samples"]):
+            every = target["eval_every_samples"]
+            if self.steps >= eval_step(self._next_k, batch, every):
+                # Past every schedule point passed (a batch over the interval passes several a step).
+                self._next_k = self.steps * batch // every + 1
                 self._evaluate()
 
         def _evaluate(self):
