@@ -338,12 +338,12 @@ def _sweep(args, loaded, trials, warn, ray_options, baseline, searching: bool) -
                                 on_record=progress.on_record, warn=warn, options=options, ray_options=ray_options,
                                 search=search)
     except KeyboardInterrupt:
-        return _stopped(run, trials, resume_cmd, "Interrupted", EXIT_INTERRUPTED)
+        return _stopped(run, planned, resume_cmd, "Interrupted", EXIT_INTERRUPTED)
     except OSError as exc:
         if exc.errno not in UNUSABLE_OUTPUT:
             raise
         say(err, unusable_output_line(exc))
-        return _stopped(run, trials, resume_cmd, "Stopped: fix that, then resume", EXIT_USAGE)
+        return _stopped(run, planned, resume_cmd, "Stopped: fix that, then resume", EXIT_USAGE)
     return _finished(args, run.path, run.info.get("max_batch"), records, trials, baseline)
 
 
@@ -459,8 +459,10 @@ def _ray_session(args, warn):
 
 def _stopped(run, trials, resume_cmd: str, why: str, code: int) -> int:
     """A sweep that did not end by itself: what is kept, and how to go on."""
-    done = len(run.read_trials().records)
-    say(err, f"\n{why}: {done} of {len(trials)} trial(s) recorded in {run.path}")
+    records = run.read_trials().records
+    done = sum(r["role"] == "trial" for r in records)
+    probes = "" if done == len(records) else f" (and {len(records) - done} largest-batch probe(s))"
+    say(err, f"\n{why}: {done} of {len(trials)} trial(s){probes} recorded in {run.path}")
     say(err, f"Resume with: {resume_cmd}")
     return code
 

@@ -133,7 +133,8 @@ def open_run(loaded, trials: list[Trial], out_dir: Path, resume_dir: Path | None
     again = ("failed", "timeout") if options.retry_failed else ()
     done = {r["trial_id"] for r in contents.records if r["status"] not in again}
     # Not complete again until this sweep ends by itself (a retry may be interrupted).
-    run.update_info(planned_trials=planned, complete=False, finished_utc=None)
+    # A search alone (``maxbatch --resume`` on a run's directory) plans no trials: keep the run's plan.
+    run.update_info(planned_trials=planned or run.info.get("planned_trials") or [], complete=False, finished_utc=None)
     return run, [t for t in trials if t.trial_id not in done]
 
 
