@@ -28,6 +28,7 @@ from benchharness import __version__
 from benchharness.analyze import MEMORY_LABELS, curve_groups, max_batch_of, overlapping_trials, recommend, scaling_curves
 from benchharness.atomic import write_text_atomically
 from benchharness.errors import UserError
+from benchharness.questions import ACCURACY_TOLERANCE, TITLES, ask, digest, questions_json
 from benchharness.report.comparison import comparison_context
 from benchharness.store import RunDir
 
@@ -254,21 +255,25 @@ def concurrency_notes(runs: list[LoadedRun]) -> list[str]:
     return notes
 
 
-def build_context(runs: list[LoadedRun], tolerance: float, charts: bool) -> dict:
-    recs = curves(runs, tolerance)
+def build_context(runs: list[LoadedRun], tolerance: float, charts: bool,
+                  accuracy_tolerance: float = ACCURACY_TOLERANCE) -> dict:
+    """Everything the templates render. The questions come first (``questions.ask``): only the
+    curves with two or more batch sizes answer the batch question and are charted against batch."""
+    from benchharness.analyze_tta import tta_rows
+
     rows = trial_rows(runs)
     found = sources(runs)
     title = ", ".join(str(run.info.get("scenario", {}).get("resolved", {}).get("name", run.name)) for run in runs)
-    from benchharness.analyze_tta import tta_rows
-
     ttas = tta_curves(runs, tolerance)
-    context = {"version": __version__, "runs": _environment(runs), "recommendations": recs, "rows": rows,
-               "keys": varying_params(rows), "banner": source_banner(found), "tolerance": tolerance,
-               "sources": sorted(found), "title": title, "scaling": scaling_rows(runs),
+    questions = ask(runs, curves(runs, tolerance), accuracy_tolerance, has_tta=bool(ttas))
+    context = {"version": __version__, "runs": _environment(runs), "recommendations": questions.batch, "rows": rows,
+               "questions": questions, "keys": varying_params(rows), "banner": source_banner(found),
+               "tolerance": tolerance, "sources": sorted(found), "title": title, "scaling": scaling_rows(runs),
                "concurrency_notes": concurrency_notes(runs), "max_batch": max_batch_sections(runs),
-               "tta": [{"curve": c, "rows": tta_rows(c)} for c in ttas]}
+               "tta": [{"curve": c, "rows": tta_rows(c)} for c in ttas], "varied": varied_keys(runs), "titles": TITLES,
+               "digest": digest(questions)}
     if charts:
-        context |= _charts(runs, recs)
+        context |= _charts(runs, questions.batch)
         context["charts"] |= _answer_charts(context["max_batch"], ttas)
         for row in rows:
             row["samples_problem"] = context["sample_problems"].get((row["run"], row["trial_id"]))
@@ -324,14 +329,30 @@ def _answer_charts(sections: list[dict], ttas: list) -> dict:
             "tta": chart.time_to_accuracy(ttas[:MAX_CURVE_CHARTS]) if ttas else None}
 
 
-def answers(paths: list[Path], tolerance: float = 0.05) -> list[dict]:
-    """Every curve's answer as plain data (``report --format json``). Raises UserError like ``render``."""
-    from benchharness.analyze import answer_json
-
+def answers(paths: list[Path], tolerance: float = 0.05, accuracy_tolerance: float = ACCURACY_TOLERANCE) -> dict:
+    """The run's questions answered as plain data (``report --format json``: ``questions.questions_json``),
+    with what it varied. Raises UserError like ``render``."""
     runs = load_runs(paths)
     if not any(run.records for run in runs):
         raise UserError(f"{paths[0]}: no trial records yet (trials.jsonl is empty)")
-    return [answer_json(rec) for rec in curves(runs, tolerance)]
+    questions = ask(runs, curves(runs, tolerance), accuracy_tolerance, has_tta=bool(tta_curves(runs, tolerance)))
+    return {"varied": varied_keys(runs), **questions_json(questions)}
+
+
+def varied_keys(runs: list[LoadedRun]) -> list[str]:
+    """The params the planned trials varied (probes and timeouts aside), in the params' order."""
+    params = [r["params"] for run in runs for r in run.records if r.get("role", "trial") == "trial"]
+    keys = list(params[0]) if params else []
+    return [k for k in keys if k != "timeout_s" and len({json.dumps(p.get(k)) for p in params}) > 1]
+
+
+def flag_kinds(flags: list[str]) -> str:
+    """"busy machine (4), no steady state (1)": how many flags of each kind (the text before ":")."""
+    counts: dict[str, int] = {}
+    for flag in flags:
+        kind = flag.split(":", 1)[0]
+        counts[kind] = counts.get(kind, 0) + 1
+    return ", ".join(f"{kind} ({n})" for kind, n in counts.items())
 
 
 def _environment_jinja() -> Environment:
@@ -341,6 +362,7 @@ def _environment_jinja() -> Environment:
     env.filters["num"] = lambda v, spec=",.0f": "–" if v is None else format(v, spec)
     env.filters["pct"] = lambda v: "–" if v is None else f"{v:.0f} %"
     env.filters["ci"] = lambda v, spec=",.0f": "–" if not v else f"{format(v[0], spec)}–{format(v[1], spec)}"
+    env.filters["flag_kinds"] = flag_kinds
     env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=2, default=str, allow_nan=False)
     # Markdown: a "|" or a line break in a model name or an error must not end a table cell or a row.
     env.filters["md_line"] = lambda v: " ".join(str(v).split())
@@ -350,7 +372,7 @@ def _environment_jinja() -> Environment:
 
 
 def render(paths: list[Path], out: Path, fmt: str = "html", tolerance: float = 0.05,
-           on_loaded=lambda runs: None) -> Path:
+           on_loaded=lambda runs: None, accuracy_tolerance: float = ACCURACY_TOLERANCE) -> Path:
     """Render the report of ``paths`` (run directories) into ``out``; returns ``out``.
     ``on_loaded(runs)`` is called once every run has been read and validated (progress). The HTML
     report of exactly two runs begins with their comparison (the first is the base), with
@@ -362,7 +384,7 @@ def render(paths: list[Path], out: Path, fmt: str = "html", tolerance: float = 0
     on_loaded(runs)
     if not any(run.records for run in runs):
         raise UserError(f"{paths[0]}: no trial records yet (trials.jsonl is empty)")
-    context = build_context(runs, tolerance, charts=fmt == "html")
+    context = build_context(runs, tolerance, charts=fmt == "html", accuracy_tolerance=accuracy_tolerance)
     if fmt == "html" and len(runs) == 2 and all(run.records for run in runs):
         context["comparison"] = comparison_context(compare_loaded(runs))
     return _write(out, "report.html.j2" if fmt == "html" else "report.md.j2", context)

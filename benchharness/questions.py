@@ -1,0 +1,557 @@
+"""The questions a run can answer, derived from what its sweep varied, each answered in words with
+its uncertainty, or declined with what to sweep to answer it (step 14).
+
+In the order a reviewer asks them: batch size (does a larger batch pay off), sparsity (what does
+pruning cost and save), model (which model is fastest, smallest, most accurate), runtime options
+(what does each buy). A question is asked only where the run varied its key *inside a comparable
+group*: a curve with one batch size gets no batch answer, one model no model comparison.
+
+Pure functions over loaded runs (anything with ``name``, ``info`` and ``records``); the answers
+of the batch question are ``analyze.Recommendation``s, made by the report's ``curves``.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+
+from benchharness import stats
+from benchharness.analyze import batch_points, describe_group, trust_flags
+
+# A pruned model "keeps its accuracy" while its test accuracy is at most this far below dense
+# (absolute: 0.01 = one percentage point), the pruning guide's scale of loss (0.9808 -> 0.9699).
+ACCURACY_TOLERANCE = 0.01
+# Runtime options a report compares where they vary: params first, then run-wide runtime settings.
+PARAM_OPTIONS = ("steps_per_execution",)
+RUNTIME_OPTIONS = ("mixed_precision", "xla")
+NOT_A_DIFFERENCE = ("timeout_s", "repeats")
+
+
+@dataclass
+class Declined:
+    """A question this run cannot answer: why, and what to sweep to answer it."""
+
+    key: str
+    title: str
+    why: str
+    to_answer: str
+
+
+TITLES = {
+    "batch_size": "When does a larger batch pay off?",
+    "sparsity": "What does pruning cost and save?",
+    "model": "Which model is fastest, smallest and most accurate?",
+    "options": "What does each runtime option buy?",
+}
+
+
+# -- ratios in words ----------------------------------------------------------------------------------
+
+
+def ratio_words(ratio: float, interval: tuple[float, float] | None, what: str = "throughput",
+                missing: str = "no interval") -> str:
+    """``ratio`` (head / base) in words: "no measurable difference" unless its 95 % interval lies
+    entirely on one side of 1; without an interval, the bare ratio and ``missing`` (why not)."""
+    if interval is None:
+        return f"{ratio:.2f}x {what} ({missing}, so no difference can be claimed)"
+    low, high = interval
+    span = f"95 % interval {low:.2f}-{high:.2f}"
+    if low <= 1.0 <= high:
+        return f"no measurable difference in {what} ({ratio:.2f}x, {span})"
+    side = "higher" if low > 1.0 else "lower"
+    return f"{ratio:.2f}x {what}, {abs(ratio - 1):.0%} {side} ({span})"
+
+
+def ratio_between(base: list[dict], head: list[dict]) -> tuple[float, tuple[float, float] | None, str]:
+    """head / base steady throughput of two groups of ok records (one point each), with a 95 %
+    interval: Welch t over the trials' log figures with two or more trials a side; else each
+    side's own interval (one trial's windows), ends over opposite ends; else none, and why."""
+    left, right = (batch_points(records)[0] for records in (base, head))
+    if len(left.throughputs) >= 2 and len(right.throughputs) >= 2:
+        r = stats.ratio_of_trials(left.throughputs, right.throughputs, confidence=stats.CONFIDENCE)
+        return r.ratio, (r.low, r.high), f"over {len(left.throughputs)} and {len(right.throughputs)} trials"
+    if left.interval is not None and right.interval is not None:
+        r = stats.ratio_of_intervals(left.interval, right.interval)
+        return r.ratio, (r.low, r.high), "over each trial's windows"
+    return right.throughput / left.throughput, None, "a side has a single window"
+
+
+# -- binomial accuracy ----------------------------------------------------------------------------
+
+
+def accuracy_interval(accuracy: float, samples: int) -> tuple[float, float]:
+    """The 95 % Wilson interval of a test accuracy over ``samples`` test samples: the test set's
+    sampling error only (one training seed: the seed-to-seed spread is not in it)."""
+    z = 1.959963984540054
+    centre = (accuracy + z * z / (2 * samples)) / (1 + z * z / samples)
+    half = z * math.sqrt(accuracy * (1 - accuracy) / samples + z * z / (4 * samples * samples)) / (1 + z * z / samples)
+    return centre - half, centre + half
+
+
+def _mean_accuracy(records: list[dict]) -> tuple[float | None, int]:
+    """Mean test accuracy over ok records that have one, and the test samples of each."""
+    found = [(r["eval"]["accuracy"], r["eval"]["samples"]) for r in records
+             if (r.get("eval") or {}).get("accuracy") is not None]
+    if not found:
+        return None, 0
+    return statistics.fmean(a for a, _ in found), min(n for _, n in found)
+
+
+def _ok_trials(records: list[dict]) -> list[dict]:
+    """The ok planned trials that measured a throughput (no probe, no trial trained to a target)."""
+    return [r for r in records if r["status"] == "ok" and r.get("role", "trial") == "trial" and not r.get("tta")
+            and r.get("throughput_sps") is not None]
+
+
+def _key_without(params: dict, *names: str) -> tuple:
+    return tuple(sorted((k, str(v)) for k, v in params.items() if k not in names + NOT_A_DIFFERENCE))
+
+
+def _groups(records: list[dict], *varying: str) -> list[list[dict]]:
+    """``records`` split by their params except ``varying``, in first-seen order."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in records:
+        groups.setdefault(_key_without(r["params"], *varying), []).append(r)
+    return list(groups.values())
+
+
+# -- sparsity -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SparsityPoint:
+    sparsity: float
+    records: list[dict]
+    accuracy: float | None
+    accuracy_ci: tuple[float, float] | None
+    sizes: dict  # bytes: keras_zip_bytes, tflite_zip_bytes, tflite_quant_zip_bytes (None: not measured)
+    size_ratio: float | None = None  # dense zipped Keras bytes / this point's: "3.1x smaller"
+    quant_ratio: float | None = None  # dense zipped Keras bytes / this point's zipped quantized TFLite
+    speed: str = ""  # throughput against dense, in words with its interval
+    vs_dense: float | None = None
+    vs_dense_ci: tuple[float, float] | None = None
+
+
+@dataclass
+class PruningAnswer:
+    label: str
+    dense: SparsityPoint
+    pruned: list[SparsityPoint]
+    tolerance: float
+    chosen: SparsityPoint | None = None
+    headline: str = ""
+    flags: list[str] = field(default_factory=list)
+
+
+def sparsity_point(sparsity: float, records: list[dict]) -> SparsityPoint:
+    accuracy, samples = _mean_accuracy(records)
+    sizes = {k: (records[0].get("sizes") or {}).get(k) for k in
+             ("keras_zip_bytes", "tflite_zip_bytes", "tflite_quant_zip_bytes")}
+    ci = accuracy_interval(accuracy, samples) if accuracy is not None and samples else None
+    return SparsityPoint(sparsity, records, accuracy, ci, sizes)
+
+
+def _with_dense(point: SparsityPoint, dense: SparsityPoint) -> SparsityPoint:
+    """The point's size ratios and its speed against dense (the record's ``throughput_vs_dense``
+    and its interval where the record has them; else computed from both sides' figures)."""
+    base = dense.sizes.get("keras_zip_bytes")
+    if base:
+        point.size_ratio = _over(base, point.sizes.get("keras_zip_bytes"))
+        point.quant_ratio = _over(base, point.sizes.get("tflite_quant_zip_bytes"))
+    pruning = point.records[0].get("pruning") or {}
+    if pruning.get("throughput_vs_dense") is not None and len(point.records) == 1:
+        point.vs_dense, point.vs_dense_ci = pruning["throughput_vs_dense"], _pair(pruning.get("throughput_vs_dense_ci"))
+        point.speed = ratio_words(point.vs_dense, point.vs_dense_ci, missing="one steady window a side")
+    else:
+        point.vs_dense, point.vs_dense_ci, why = ratio_between(dense.records, point.records)
+        point.speed = ratio_words(point.vs_dense, point.vs_dense_ci, missing=why)
+    return point
+
+
+def _over(base: float, value: float | None) -> float | None:
+    return base / value if value else None
+
+
+def _pair(value) -> tuple[float, float] | None:
+    return (value[0], value[1]) if value else None
+
+
+def pruning_answers(records: list[dict], tolerance: float = ACCURACY_TOLERANCE,
+                    overlaps: dict | None = None) -> list[PruningAnswer]:
+    """One trade-off per group of trials alike but for sparsity that holds a dense trial and a
+    pruned one: the largest sparsity whose accuracy stays within ``tolerance`` of dense, with its
+    size and speed ratios."""
+    out = []
+    for group in _groups(_ok_trials(records), "sparsity"):
+        by_sparsity: dict[float, list[dict]] = {}
+        for r in group:
+            by_sparsity.setdefault(float(r["params"].get("sparsity") or 0.0), []).append(r)
+        if 0.0 not in by_sparsity or len(by_sparsity) < 2:
+            continue
+        dense = sparsity_point(0.0, by_sparsity.pop(0.0))
+        pruned = [_with_dense(sparsity_point(s, rs), dense) for s, rs in sorted(by_sparsity.items())]
+        answer = PruningAnswer(_pruning_label(group), dense, pruned, tolerance)
+        answer.chosen = _largest_within(dense, pruned, tolerance)
+        answer.headline = _pruning_headline(answer)
+        answer.flags = trust_flags(group, overlaps)
+        out.append(answer)
+    return out
+
+
+def _pruning_label(group: list[dict]) -> str:
+    p = group[0]["params"]
+    return f"{p['model']} on {p['dataset']}, batch {p['batch_size']}"
+
+
+def _largest_within(dense: SparsityPoint, pruned: list[SparsityPoint], tolerance: float) -> SparsityPoint | None:
+    if dense.accuracy is None:
+        return None
+    kept = [p for p in pruned if p.accuracy is not None and dense.accuracy - p.accuracy <= tolerance]
+    return kept[-1] if kept else None
+
+
+def _pruning_headline(a: PruningAnswer) -> str:
+    dense, tol = a.dense, f"{a.tolerance * 100:.1f} point{'s' if a.tolerance != 0.01 else ''}"
+    if dense.accuracy is None:
+        return (f"{a.label}: no test accuracy was measured, so no sparsity can be said to keep it; "
+                + "; ".join(f"sparsity {p.sparsity:g}: {p.speed}" for p in a.pruned) + ".")
+    if a.chosen is None:
+        worst = a.pruned[0]
+        return (f"{a.label}: no sparsity tried keeps test accuracy within {tol} of dense ({dense.accuracy:.4f}): "
+                f"the lightest, {worst.sparsity:g}, reaches {_accuracy(worst)}; try a lower sparsity or a longer "
+                "pruning schedule.")
+    c = a.chosen
+    text = (f"{a.label}: sparsity {c.sparsity:g} is the largest that keeps test accuracy within {tol} of dense "
+            f"({_accuracy(c)} against {_accuracy(dense)})")
+    if c.size_ratio:
+        text += f"; zipped it is {c.size_ratio:.1f}x smaller"
+        text += f" ({c.quant_ratio:.1f}x as a quantized TFLite model)" if c.quant_ratio else ""
+    text += f"; training speed against dense: {c.speed}"
+    beyond = [p for p in a.pruned if p.sparsity > c.sparsity and p.accuracy is not None]
+    if beyond:
+        text += "; beyond it " + ", ".join(f"{p.sparsity:g} loses {(dense.accuracy - p.accuracy) * 100:.1f} points"
+                                           for p in beyond)
+    return text + "."
+
+
+def _accuracy(point: SparsityPoint) -> str:
+    if point.accuracy is None:
+        return "no accuracy"
+    if point.accuracy_ci is None:
+        return f"{point.accuracy:.4f}"
+    return f"{point.accuracy:.4f}, 95 % {point.accuracy_ci[0]:.4f}-{point.accuracy_ci[1]:.4f}"
+
+
+# -- model ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ModelRow:
+    model: str
+    batch_size: int
+    throughput: float
+    interval: tuple[float, float] | None
+    n: int
+    flops_per_sample: float | None
+    mfu: float | None
+    weight_bytes: float | None
+    zip_bytes: int | None
+    accuracy: float | None
+    best_batch: int  # the batch where this model's throughput was highest (any batch it ran)
+    best_throughput: float
+
+
+@dataclass
+class ModelComparison:
+    label: str
+    batch_size: int | None  # the batch every model ran (None: each at its own best)
+    rows: list[ModelRow]
+    headline: str = ""
+    fastest_decided: bool = False
+    flags: list[str] = field(default_factory=list)
+
+
+def model_comparisons(records: list[dict], overlaps: dict | None = None) -> list[ModelComparison]:
+    """Side by side, per group of trials alike but for model and batch size that holds two or more
+    models: each model at the largest batch every model ran (else each at its best)."""
+    out = []
+    for group in _groups(_ok_trials(records), "model", "batch_size"):
+        by_model: dict[str, list[dict]] = {}
+        for r in group:
+            by_model.setdefault(r["params"]["model"], []).append(r)
+        if len(by_model) < 2:
+            continue
+        common = set.intersection(*({r["params"]["batch_size"] for r in rs} for rs in by_model.values()))
+        batch = max(common) if common else None
+        rows = [_model_row(model, rs, batch) for model, rs in by_model.items()]
+        comparison = ModelComparison(f"on {group[0]['params']['dataset']}", batch, rows,
+                                     flags=trust_flags(group, overlaps))
+        comparison.headline, comparison.fastest_decided = _models_headline(comparison, group)
+        out.append(comparison)
+    return out
+
+
+def _model_row(model: str, records: list[dict], batch: int | None) -> ModelRow:
+    points = batch_points(records)
+    best = max(points, key=lambda p: p.throughput or 0.0)
+    point = next(p for p in points if p.batch_size == batch) if batch is not None else best
+    interval = point.interval
+    first = point.records[0]
+    accuracy, _ = _mean_accuracy(point.records)
+    return ModelRow(model, point.batch_size, point.throughput, (interval.low, interval.high) if interval else None,
+                    point.n, first.get("flops_per_sample"), _median(r.get("mfu") for r in point.records),
+                    (first.get("cost") or {}).get("weight_bytes"), (first.get("sizes") or {}).get("keras_zip_bytes"),
+                    accuracy, best.batch_size, best.throughput)
+
+
+def _median(values) -> float | None:
+    found = [v for v in values if v is not None]
+    return statistics.median(found) if found else None
+
+
+def _models_headline(c: ModelComparison, group: list[dict]) -> tuple[str, bool]:
+    """Fastest (decided when its interval clears the runner-up's), smallest, most accurate, MFU."""
+    ranked = sorted(c.rows, key=lambda r: r.throughput, reverse=True)
+    top, second = ranked[0], ranked[1]
+    where = f"at batch {c.batch_size}" if c.batch_size is not None else "each at its best batch"
+    decided = bool(top.interval and second.interval and top.interval[0] > second.interval[1])
+    if decided:
+        verdict = f"decided: its interval clears {second.model}'s"
+    elif top.interval and second.interval:
+        verdict = f"undecided: its interval overlaps {second.model}'s"
+    else:
+        verdict = "not decided: a single steady window has no interval"
+    text = (f"{c.label}, {where}: fastest is {top.model} ({_sps(top)}), {top.throughput / second.throughput:.2f}x "
+            f"the throughput of {second.model}, the runner-up ({verdict})")
+    sized = [r for r in c.rows if (r.zip_bytes or r.weight_bytes)]
+    if sized:
+        small = min(sized, key=lambda r: r.zip_bytes or r.weight_bytes)
+        text += f". Smallest: {small.model} ({_size(small)})"
+    text += ". " + _most_accurate(c.rows, group)
+    mfus = [r for r in c.rows if r.mfu is not None]
+    if mfus:
+        text += " MFU: " + ", ".join(f"{r.model} {r.mfu:.2%}" for r in mfus) + "."
+    return text, decided
+
+
+def _sps(row: ModelRow) -> str:
+    if row.interval is None:
+        return f"{row.throughput:,.0f} samples/s, no interval"
+    return f"{row.throughput:,.0f} samples/s, 95 % interval {row.interval[0]:,.0f}-{row.interval[1]:,.0f}"
+
+
+def _size(row: ModelRow) -> str:
+    if row.zip_bytes:
+        return f"{row.zip_bytes / 1e6:.2f} MB zipped"
+    return f"{row.weight_bytes / 1e6:.2f} MB of weights"
+
+
+def _most_accurate(rows: list[ModelRow], group: list[dict]) -> str:
+    if group[0]["params"]["dataset"] == "synthetic":
+        return "Most accurate: not answered: synthetic data measures speed, not accuracy."
+    scored = [r for r in rows if r.accuracy is not None]
+    if len(scored) < 2:
+        return "Most accurate: not answered: test accuracy was measured for fewer than two models."
+    best = max(scored, key=lambda r: r.accuracy)
+    return f"Most accurate: {best.model} ({best.accuracy:.4f} after the same epochs)."
+
+
+# -- runtime options ------------------------------------------------------------------------------
+
+
+@dataclass
+class OptionEffect:
+    option: str
+    base: object
+    value: object
+    label: str
+    ratio: float
+    interval: tuple[float, float] | None
+    words: str
+
+
+def _with_options(runs) -> list[dict]:
+    """Every run's ok trials, their params joined by the run's runtime options (run-wide settings)."""
+    out = []
+    for run in runs:
+        runtime = ((run.info.get("scenario") or {}).get("resolved") or {}).get("runtime") or {}
+        for r in _ok_trials(run.records):
+            options = {k: bool(runtime.get(k, False)) for k in RUNTIME_OPTIONS}
+            out.append(r | {"params": r["params"] | options})
+    return out
+
+
+def option_effects(runs) -> list[OptionEffect]:
+    """What each runtime option buys where it varies: throughput with it over without (the default,
+    or the smallest value), per group of trials alike in everything else, with the interval."""
+    records = _with_options(runs)
+    effects = []
+    for option in PARAM_OPTIONS + RUNTIME_OPTIONS:
+        if len({str(r["params"].get(option)) for r in records}) < 2:
+            continue
+        for group in _groups(records, option):
+            by_value: dict = {}
+            for r in group:
+                by_value.setdefault(r["params"].get(option), []).append(r)
+            if len(by_value) < 2:
+                continue
+            base = min(by_value, key=lambda v: (v is not False, v))
+            for value in (v for v in by_value if v != base):
+                ratio, interval, why = ratio_between(by_value[base], by_value[value])
+                effects.append(OptionEffect(option, base, value, describe_group(group) +
+                                            f", batch {group[0]['params']['batch_size']}", ratio, interval,
+                                            ratio_words(ratio, interval, missing=why)))
+    return effects
+
+
+# -- the questions of a run -----------------------------------------------------------------------
+
+
+@dataclass
+class Questions:
+    """What a report answers, in the order it asks, and what it declines."""
+
+    batch: list  # analyze.Recommendation: the curves with two or more batch sizes
+    pruning: list[PruningAnswer]
+    models: list[ModelComparison]
+    options: list[OptionEffect]
+    declined: list[Declined]
+
+    @property
+    def answered(self) -> list[str]:
+        found = {"batch_size": self.batch, "sparsity": self.pruning, "model": self.models, "options": self.options}
+        return [key for key, answers in found.items() if answers]
+
+
+def ask(runs, recommendations: list, tolerance: float = ACCURACY_TOLERANCE, has_tta: bool = False) -> Questions:
+    """The questions of ``runs``: ``recommendations`` are every curve's (the report's ``curves``), of
+    which those with two or more batch sizes answer the batch question; ``tolerance`` the accuracy
+    tolerance of the pruning answer; ``has_tta``: time to accuracy answers the batch question its way."""
+    from benchharness.analyze import overlapping_trials
+
+    records = [r for run in runs for r in run.records]
+    overlaps = {k: v for run in runs for k, v in overlapping_trials(run.records).items()}
+    q = Questions([rec for rec in recommendations if len(rec.points) >= 2],
+                  pruning_answers(records, tolerance, overlaps), model_comparisons(records, overlaps),
+                  option_effects(runs), [])
+    q.declined = _declined(q, records, has_tta)
+    return q
+
+
+def _declined(q: Questions, records: list[dict], has_tta: bool) -> list[Declined]:
+    trials = _ok_trials(records)
+    out = []
+    if not q.batch and not has_tta:
+        batches = sorted({r["params"]["batch_size"] for r in trials})
+        why = (f"every curve ran one batch size ({', '.join(map(str, batches))})" if batches
+               else "no trial measured a throughput")
+        out.append(Declined("batch_size", TITLES["batch_size"], why,
+                            "sweep batch_size, e.g. [32, 64, 128, 256] (scenarios/batch_sweep.yaml)"))
+    if not q.pruning:
+        pruned = any(r["params"].get("sparsity") for r in trials)
+        out.append(Declined("sparsity", TITLES["sparsity"],
+                            "no dense trial (sparsity 0) alike to compare with" if pruned else "no trial was pruned",
+                            "sweep sparsity, e.g. [0.0, 0.5, 0.8], with prune_after_dense_epochs "
+                            "(scenarios/pruning_sweep.yaml)"))
+    if not q.models:
+        models = sorted({r["params"]["model"] for r in trials})
+        out.append(Declined("model", TITLES["model"],
+                            f"one model in each comparable group ({', '.join(models) or 'none measured'})",
+                            "sweep model, e.g. [mobilenet_v2, shufflenet_v2] (scenarios/models_sweep.yaml)"))
+    if not q.options:
+        out.append(Declined("options", TITLES["options"], "no runtime option varied",
+                            "sweep steps_per_execution, e.g. [1, 4]; mixed precision and XLA are run-wide: run the "
+                            "scenario again with runtime.mixed_precision (or xla) true and report both run "
+                            "directories together"))
+    return out
+
+
+def questions_json(q: Questions) -> dict:
+    """The answers for scripts and CI (``report --format json``)."""
+    from benchharness.analyze import answer_json
+
+    return {"answered": q.answered,
+            "batch_size": [answer_json(rec) for rec in q.batch],
+            "sparsity": [_pruning_json(a) for a in q.pruning],
+            "model": [_comparison_json(c) for c in q.models],
+            "options": [{"option": e.option, "base": e.base, "value": e.value, "curve": e.label, "ratio": e.ratio,
+                         "ratio_ci": list(e.interval) if e.interval else None, "words": e.words} for e in q.options],
+            "not_answered": [{"question": d.key, "title": d.title, "why": d.why, "to_answer": d.to_answer}
+                             for d in q.declined]}
+
+
+def _pruning_json(a: PruningAnswer) -> dict:
+    def point(p: SparsityPoint) -> dict:
+        return {"sparsity": p.sparsity, "accuracy": p.accuracy, "accuracy_ci": list(p.accuracy_ci or []) or None,
+                "size_ratio": p.size_ratio, "quant_ratio": p.quant_ratio, "throughput_vs_dense": p.vs_dense,
+                "throughput_vs_dense_ci": list(p.vs_dense_ci) if p.vs_dense_ci else None, "speed": p.speed,
+                **p.sizes}
+
+    return {"group": a.label, "accuracy_tolerance": a.tolerance, "headline": a.headline, "flags": a.flags,
+            "largest_sparsity_within_tolerance": a.chosen.sparsity if a.chosen else None,
+            "dense": point(a.dense), "pruned": [point(p) for p in a.pruned]}
+
+
+def _comparison_json(c: ModelComparison) -> dict:
+    rows = [{"model": r.model, "batch_size": r.batch_size, "throughput_sps": r.throughput,
+             "throughput_ci_sps": list(r.interval) if r.interval else None, "n": r.n,
+             "flops_per_sample": r.flops_per_sample, "mfu": r.mfu, "weight_bytes": r.weight_bytes,
+             "keras_zip_bytes": r.zip_bytes, "accuracy": r.accuracy, "best_batch": r.best_batch,
+             "best_throughput_sps": r.best_throughput} for r in c.rows]
+    return {"group": c.label, "batch_size": c.batch_size, "headline": c.headline,
+            "fastest_decided": c.fastest_decided, "flags": c.flags, "models": rows}
+
+
+# -- the first screen ---------------------------------------------------------------------------------
+
+
+def digest(q: Questions) -> list[dict]:
+    """One short line per answer, per question in order, with how many flags qualify it: what a
+    reviewer reads on the report's first screen before any section."""
+    out = []
+    if q.batch:
+        out.append(_item("batch_size", [(_batch_line(rec), rec.decided, len(rec.flags)) for rec in q.batch]))
+    if q.pruning:
+        out.append(_item("sparsity", [(_pruning_line(a), a.chosen is not None, len(a.flags)) for a in q.pruning]))
+    if q.models:
+        out.append(_item("model", [(_models_line(c), c.fastest_decided, len(c.flags)) for c in q.models]))
+    if q.options:
+        out.append(_item("options", [(f"{e.label}: {e.option} {e.value} against {e.base}: {e.words}",
+                                      e.interval is not None and not e.interval[0] <= 1.0 <= e.interval[1], 0)
+                                     for e in q.options]))
+    return out
+
+
+def _item(key: str, lines: list[tuple[str, bool, int]]) -> dict:
+    return {"key": key, "title": TITLES[key],
+            "lines": [{"text": text, "decided": decided, "flags": flags} for text, decided, flags in lines]}
+
+
+def _batch_line(rec) -> str:
+    if rec.answer is None:
+        return f"{rec.label}: no batch size completed"
+    if rec.decided:
+        return f"{rec.label}: use batch {rec.recommended.batch_size} (decided)"
+    span = rec.answer.indistinguishable
+    where = f"batch {span[0]}" if len(span) == 1 else f"batch {span[0]} to {span[-1]}"
+    lone = any(p.throughput and p.interval is None for p in rec.points)
+    return f"{rec.label}: undecided, {where} ({'no interval: single steady windows' if lone else 'the intervals overlap'})"
+
+
+def _pruning_line(a: PruningAnswer) -> str:
+    if a.chosen is None:
+        return f"{a.label}: no sparsity tried keeps test accuracy within {a.tolerance * 100:.1f} points of dense"
+    c = a.chosen
+    loss = (a.dense.accuracy - c.accuracy) * 100
+    size = f", {c.size_ratio:.1f}x smaller zipped" if c.size_ratio else ""
+    return (f"{a.label}: sparsity {c.sparsity:g} keeps test accuracy within {a.tolerance * 100:.1f} points of dense "
+            f"({-loss:+.1f}){size}; speed: {c.speed}")
+
+
+def _models_line(c: ModelComparison) -> str:
+    ranked = sorted(c.rows, key=lambda r: r.throughput, reverse=True)
+    where = f"at batch {c.batch_size}" if c.batch_size is not None else "each at its best batch"
+    state = "decided" if c.fastest_decided else "not decided"
+    return (f"{c.label}, {where}: fastest {ranked[0].model}, {ranked[0].throughput / ranked[1].throughput:.2f}x "
+            f"{ranked[1].model} ({state})")
