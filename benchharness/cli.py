@@ -202,11 +202,15 @@ def _add_report(verbs) -> None:
                         help="output file (default: reports/<first run dir name>.html or .md)")
     report.add_argument("--format", choices=("html", "md", "json"), default="html",
                         help="html: one self-contained file with charts; md: a summary to paste into a pull request; "
-                             "json: each curve's answer (decided, recommended batch, the batches the data cannot "
-                             "separate, each point's interval), printed for scripts and CI unless -o is given")
+                             "json: the run's questions answered (batch size per curve, the pruning trade-off, models "
+                             "side by side, runtime options, largest batch, time to accuracy) with their intervals, "
+                             "and the questions it cannot answer; printed for scripts and CI unless -o is given")
     report.add_argument("--tolerance", type=_fraction, default=0.05, metavar="FRACTION",
                         help="the recommended batch is the smallest within this fraction of the best throughput "
                              "(default 0.05)")
+    report.add_argument("--accuracy-tolerance", type=_fraction, default=0.01, metavar="FRACTION",
+                        help="pruning: a sparsity keeps accuracy while its test accuracy is at most this far below "
+                             "dense, absolute (default 0.01: one percentage point)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -501,7 +505,8 @@ def cmd_report(args) -> int:
         say(err, f"rendering the {args.format} report of {trials} trial(s) in {len(runs)} run director"
                  f"{'y' if len(runs) == 1 else 'ies'}...")
 
-    say(out, f"report: {render(args.run_dirs, output, args.format, args.tolerance, on_loaded=loaded)}")
+    path = render(args.run_dirs, output, args.format, args.tolerance, loaded, args.accuracy_tolerance)
+    say(out, f"report: {path}")
     return EXIT_OK
 
 
@@ -513,7 +518,7 @@ def _report_json(args) -> int:
 
     from benchharness.report import answers
 
-    text = json.dumps(answers(args.run_dirs, args.tolerance), indent=2)
+    text = json.dumps(answers(args.run_dirs, args.tolerance, args.accuracy_tolerance), indent=2, allow_nan=False)
     if args.output is None:
         print(text)
         return EXIT_OK

@@ -212,7 +212,7 @@ def _largest_within(dense: SparsityPoint, pruned: list[SparsityPoint], tolerance
 
 
 def _pruning_headline(a: PruningAnswer) -> str:
-    dense, tol = a.dense, f"{a.tolerance * 100:.1f} point{'s' if a.tolerance != 0.01 else ''}"
+    dense, tol = a.dense, _points(a.tolerance)
     if dense.accuracy is None:
         return (f"{a.label}: no test accuracy was measured, so no sparsity can be said to keep it; "
                 + "; ".join(f"sparsity {p.sparsity:g}: {p.speed}" for p in a.pruned) + ".")
@@ -233,6 +233,11 @@ def _pruning_headline(a: PruningAnswer) -> str:
         text += "; beyond it " + ", ".join(f"{p.sparsity:g} loses {(dense.accuracy - p.accuracy) * 100:.1f} points"
                                            for p in beyond)
     return text + "."
+
+
+def _points(tolerance: float) -> str:
+    """An accuracy tolerance in percentage points, in words: "1.0 point", "0.5 points"."""
+    return f"{tolerance * 100:.1f} point{'' if round(tolerance * 100, 1) == 1.0 else 's'}"
 
 
 def _accuracy(point: SparsityPoint) -> str:
@@ -541,11 +546,11 @@ def _batch_line(rec) -> str:
 
 def _pruning_line(a: PruningAnswer) -> str:
     if a.chosen is None:
-        return f"{a.label}: no sparsity tried keeps test accuracy within {a.tolerance * 100:.1f} points of dense"
+        return f"{a.label}: no sparsity tried keeps test accuracy within {_points(a.tolerance)} of dense"
     c = a.chosen
     loss = (a.dense.accuracy - c.accuracy) * 100
     size = f", {c.size_ratio:.1f}x smaller zipped" if c.size_ratio else ""
-    return (f"{a.label}: sparsity {c.sparsity:g} keeps test accuracy within {a.tolerance * 100:.1f} points of dense "
+    return (f"{a.label}: sparsity {c.sparsity:g} keeps test accuracy within {_points(a.tolerance)} of dense "
             f"({-loss:+.1f}){size}; speed: {c.speed}")
 
 

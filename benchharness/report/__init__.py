@@ -335,8 +335,13 @@ def answers(paths: list[Path], tolerance: float = 0.05, accuracy_tolerance: floa
     runs = load_runs(paths)
     if not any(run.records for run in runs):
         raise UserError(f"{paths[0]}: no trial records yet (trials.jsonl is empty)")
-    questions = ask(runs, curves(runs, tolerance), accuracy_tolerance, has_tta=bool(tta_curves(runs, tolerance)))
-    return {"varied": varied_keys(runs), **questions_json(questions)}
+    ttas = tta_curves(runs, tolerance)
+    questions = ask(runs, curves(runs, tolerance), accuracy_tolerance, has_tta=bool(ttas))
+    return {"varied": varied_keys(runs), **questions_json(questions),
+            "max_batch": [section["entry"] | {"curve_label": section["label"]} for section in max_batch_sections(runs)],
+            "time_to_accuracy": [{"curve": c.label, "headline": c.headline, "target": c.target,
+                                  "fastest_batch": c.fastest.recommended_batch if c.fastest else None,
+                                  "decided": bool(c.fastest and c.fastest.decided)} for c in ttas]}
 
 
 def varied_keys(runs: list[LoadedRun]) -> list[str]:
