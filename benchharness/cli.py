@@ -348,18 +348,18 @@ def _sweep(args, loaded, trials, warn, ray_options, baseline, searching: bool) -
             raise
         say(err, unusable_output_line(exc))
         return _stopped(run, planned, resume_cmd, "Stopped: fix that, then resume", EXIT_USAGE)
-    return _finished(args, run.path, run.info.get("max_batch"), records, trials, baseline)
+    return _finished(args, run.path, run.info, records, trials, baseline)
 
 
-def _finished(args, run_dir: Path, max_batch, records: list[dict], trials, baseline) -> int:
+def _finished(args, run_dir: Path, info: dict, records: list[dict], trials, baseline) -> int:
     """A sweep that ended by itself: the summary, the answers, the report, the comparison with the
     baseline."""
     trial_records = [r for r in records if r["role"] == "trial"]
     if trial_records:
         print_summary(trial_records, trials)
-        print_answers(trial_records)
+        print_answers(trial_records, info)
         print_tta(trial_records)
-    print_max_batch(max_batch)
+    print_max_batch(info.get("max_batch"))
     report_path = None if args.no_report else _report_after_run(run_dir)
     say(out, f"run directory: {run_dir}")
     if report_path:

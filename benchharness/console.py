@@ -99,17 +99,31 @@ def interval_text(interval: list[float] | None) -> str:
     return "-" if not interval else f"{interval[0]:,.0f}-{interval[1]:,.0f}"
 
 
-def print_answers(records: list[dict]) -> None:
-    """Each curve's answer in words: decided, or undecided with the batches the data cannot separate."""
+def print_answers(records: list[dict], info: dict | None = None) -> None:
+    """The run's questions answered in words, as the report leads with them (``questions.ask``):
+    each curve with two or more batch sizes (decided, or the batches the data cannot separate),
+    the pruning trade-off, the models side by side, runtime options; then what it cannot answer."""
+    from types import SimpleNamespace
+
     from benchharness.analyze import curve_groups, overlapping_trials, recommend
+    from benchharness.questions import ask
 
     overlaps = overlapping_trials(records)
-    for curve in curve_groups(records):
-        rec = recommend(curve, overlaps=overlaps)
+    run = SimpleNamespace(name="run", info=info or {}, records=records)
+    found = ask([run], [recommend(curve, overlaps=overlaps) for curve in curve_groups(records)])
+    for rec in found.batch:
         out.print(f"[bold]{'Decided' if rec.decided else 'Undecided'}:[/] ", end="")
         say(out, rec.headline)
         for flag in rec.flags:
             say(out, f"  flag: {flag}")
+    for headline, flags in [(a.headline, a.flags) for a in found.pruning] + [(c.headline, c.flags) for c in found.models]:
+        say(out, headline)
+        for flag in flags:
+            say(out, f"  flag: {flag}")
+    for effect in found.options:
+        say(out, f"{effect.label}: {effect.option} {effect.value} against {effect.base}: {effect.words}")
+    if found.declined and records:
+        say(out, "Not answered by this run: " + "; ".join(f"{d.title} ({d.why})" for d in found.declined))
 
 
 def print_max_batch(entries: list[dict] | None) -> None:

@@ -290,7 +290,7 @@ def model_comparisons(records: list[dict], overlaps: dict | None = None) -> list
         common = set.intersection(*({r["params"]["batch_size"] for r in rs} for rs in by_model.values()))
         batch = max(common) if common else None
         rows = [_model_row(model, rs, batch) for model, rs in by_model.items()]
-        comparison = ModelComparison(f"on {group[0]['params']['dataset']}", batch, rows,
+        comparison = ModelComparison(f"Models on {group[0]['params']['dataset']}", batch, rows,
                                      flags=trust_flags(group, overlaps))
         comparison.headline, comparison.fastest_decided = _models_headline(comparison, group)
         out.append(comparison)

@@ -63,7 +63,7 @@ def test_the_models_report_compares_the_models_and_says_accuracy_is_not_answered
     html = golden_reports["models_run"]
     digest = html.split('<div class="digest">')[1].split("</div>")[0]
     assert "Which model is fastest, smallest and most accurate?" in digest
-    assert "on synthetic, at batch 64: fastest mobilenet_v3_small, 2.19x shufflenet_v2 (not decided)" in digest
+    assert "Models on synthetic, at batch 64: fastest mobilenet_v3_small, 2.19x shufflenet_v2 (not decided)" in digest
     assert "Most accurate: not answered: synthetic data measures speed, not accuracy." in html
     assert html.index('id="q-batch_size"') < html.index('id="q-model"')  # the order of questions
 
@@ -174,7 +174,7 @@ def test_models_are_compared_at_the_largest_batch_every_model_ran():
                throughput_record("b32", "b", 32, 90.0), throughput_record("b64", "b", 64, 120.0)]
     (comparison,) = q.model_comparisons(records)
     assert comparison.batch_size == 64 and comparison.fastest_decided
-    assert comparison.headline.startswith("on synthetic, at batch 64: fastest is a (150 samples/s, 95 % interval "
+    assert comparison.headline.startswith("Models on synthetic, at batch 64: fastest is a (150 samples/s, 95 % interval "
                                           "147-153), 1.25x the throughput of b, the runner-up (decided")
     assert "Smallest: b (1.00 MB of weights)" in comparison.headline
 
