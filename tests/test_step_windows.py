@@ -216,7 +216,7 @@ def test_speed_vs_dense_uses_the_dense_peers_windows_or_falls_back_to_the_bare_r
 def test_the_console_shows_the_interval_beside_the_ratio():
     from benchharness.console import vs_dense_text
 
-    assert vs_dense_text({"throughput_vs_dense": 0.97, "throughput_vs_dense_ci": [0.912, 1.041]}) == "0.970 (0.912-1.041)"
+    assert vs_dense_text({"throughput_vs_dense": 0.97, "throughput_vs_dense_ci": [0.912, 1.041]}) == "0.97 (0.91-1.04)"
     assert vs_dense_text({"throughput_vs_dense": 0.97, "throughput_vs_dense_ci": None}) == "0.970"
     assert vs_dense_text({}) == "-"
 
