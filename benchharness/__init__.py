@@ -3,4 +3,4 @@
 __version__ = "0.1.0"
 
 # Version of the trial record and run.json layout; bump on a breaking change.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from benchharness import SCHEMA_VERSION
-from benchharness.epochs import epochs_from_events, summarize_epochs
+from benchharness.epochs import epochs_from_events, summarize_epochs, summarize_step_windows
 from benchharness.outcome import classify
 from benchharness.record import TrialRecord
 
@@ -85,13 +85,15 @@ def build_record(trial, worker: WorkerRun, telemetry: dict | None, context: RunC
     fields = {"schema_version": SCHEMA_VERSION, "trial_id": trial.trial_id, "repeat": trial.repeat, "attempt": attempt,
               "role": getattr(trial, "role", "trial"), "status": status, "error": error, "params": dict(trial.params),
               "tta": _tta(result, status, energy_to_target),
-              "epochs": [{k: v for k, v in e.items() if k != "step_times_ms"} for e in epochs],
-              **summarize_epochs(epochs, worker.warmup_epochs), "stop_reason": worker.measurement.get("stop_reason"), **{key: (result or {}).get(key) for key in WORKER_FIELDS},
+              "epochs": [{k: v for k, v in e.items() if k not in ("step_times_ms", "step_windows")} for e in epochs],
+              **summarize_epochs(epochs, worker.warmup_epochs),
+              "step_windows": summarize_step_windows(epochs, worker.warmup_epochs),
+              "stop_reason": worker.measurement.get("stop_reason"), **{key: (result or {}).get(key) for key in WORKER_FIELDS},
               "telemetry": _with_memory(telemetry, worker), "wall_s": worker.exited_monotonic - worker.spawned_monotonic,
               **fixed_cost(worker, epochs), "execution": execution}
     fields.update(utilization_of_peak(fields, context.peak))
     if fields["pruning"] is not None:
-        fields["pruning"] = fields["pruning"] | {"throughput_vs_dense": throughput_vs_dense(fields, context.earlier)}
+        fields["pruning"] = fields["pruning"] | speed_vs_dense(fields, context.earlier)
     fields.update(distribution(fields, (result or {}).get("distribution"), context.earlier))
     return TrialRecord.model_validate(fields)
 
@@ -191,8 +193,23 @@ def dense_peer(record: dict, records: list[dict]) -> dict | None:
     return (same_repeat or peers or [None])[0]
 
 
+def speed_vs_dense(record: dict, records: list[dict]) -> dict:
+    """A pruned trial's ``pruning.throughput_vs_dense`` with ``throughput_vs_dense_ci`` and
+    ``throughput_vs_dense_windows``: over the windows of the trial and its dense peer where each has 2
+    or more (``pruning.speed.ratio_over_windows``), else the bare ratio (`throughput_vs_dense`) and
+    null interval and counts."""
+    from benchharness.pruning.speed import ratio_over_windows, window_figures
+
+    bare = {"throughput_vs_dense": throughput_vs_dense(record, records), "throughput_vs_dense_ci": None,
+            "throughput_vs_dense_windows": None}
+    if bare["throughput_vs_dense"] is None:
+        return bare
+    return ratio_over_windows(window_figures(record), window_figures(dense_peer(record, records))) or bare
+
+
 def throughput_vs_dense(record: dict, records: list[dict]) -> float | None:
-    """A pruned trial's steady throughput divided by its dense peer's (1.0 = no cost); None if
+    """A pruned trial's steady throughput divided by its dense peer's (1.0 = no cost), the bare ratio
+    of their ``throughput_sps`` (version 1's upgrade, and where a side has under 2 windows); None if
     either is missing. Unstructured pruning keeps dense kernels, so expect about 1.0 or below."""
     if not record["params"].get("sparsity") or record.get("throughput_sps") is None:
         return None

@@ -49,6 +49,24 @@ def summarize_epochs(epochs: list[dict], warmup_epochs: int = 1) -> dict:
     }
 
 
+def summarize_step_windows(epochs: list[dict], warmup_epochs: int = 1) -> dict | None:
+    """The record's ``step_windows``: the windows of steps inside the steady epochs (each epoch's
+    ``step_windows``, ``[{steps, samples, seconds}, ...]``, from the worker's timer with fixed epochs),
+    in order. Returns ``steps_per_window``, ``sps`` (each window's samples/s), ``median_sps``,
+    ``ci_sps`` (95 % Student t over the windows, ``stats.throughput_interval``: narrower than the
+    truth, the windows of one process are autocorrelated), ``cv`` and ``n``; None below 2 windows
+    (and for trials whose epochs were not split: ``epochs: auto``, time to accuracy)."""
+    from benchharness import stats
+
+    windows = [w for e in epochs[warmup_epochs:] for w in e.get("step_windows") or [] if w["seconds"] > 0]
+    if len(windows) < 2:
+        return None
+    sps = [w["samples"] / w["seconds"] for w in windows]
+    interval = stats.throughput_interval(sps)
+    return {"steps_per_window": max(w["steps"] for w in windows), "sps": sps, "median_sps": interval.median,
+            "ci_sps": [interval.low, interval.high], "cv": interval.cv, "n": interval.n}
+
+
 def _full_epoch_time(steady: list[dict]) -> float | None:
     """The median seconds of the steady epochs of full size: a trial that stops at its target ends
     in a partial epoch, whose seconds are no epoch's time (its throughput still counts)."""

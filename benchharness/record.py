@@ -28,6 +28,9 @@ Version history (``store`` upgrades older run directories when it reads them):
   ``tta`` (time to accuracy, for trials with a scenario ``target``); ``stop_reason: target``; the
   memory source ``fake_memory_model``; run.json's ``max_batch`` (the search's answer per curve).
   Upgraded records: role ``trial``, ``tta`` null; upgraded runs: ``max_batch`` null.
+- 6: ``step_windows`` (windows of steps inside fixed epochs, with their interval) and
+  ``pruning.throughput_vs_dense_ci`` / ``throughput_vs_dense_windows`` (the ratio over windows,
+  with its interval). Upgraded records: all null (the old bare ratio kept).
 """
 
 from __future__ import annotations
@@ -193,7 +196,32 @@ class Pruning(Part):
     schedule: PruningSchedule
     wrapped_layers: list[str]
     throughput_vs_dense: float | None = Field(
-        description="steady throughput / the dense peer's (same model, data, batch; same repeat if any)")
+        description="steady throughput / the dense peer's (same model, data, batch; same repeat if any): with 2 or "
+                    "more window figures a side (throughput_vs_dense_windows), the ratio of the windows' geometric "
+                    "means; else the ratio of the two throughput_sps")
+    throughput_vs_dense_ci: Annotated[list[float], Field(min_length=2, max_length=2)] | None = Field(
+        description="[low, high] 95 % Welch t interval of throughput_vs_dense on the windows' log figures "
+                    "(stats.ratio_of_trials; a window's figure: step_windows.sps, else windows_sps); narrower than "
+                    "the truth (the windows of one process are autocorrelated, and a process's own level is not "
+                    "in it); null with fewer than 2 window figures on a side, and in records before version 6")
+    throughput_vs_dense_windows: Annotated[list[int], Field(min_length=2, max_length=2)] | None = Field(
+        description="[pruned, dense]: the window figures the interval rests on; null without an interval")
+
+
+class StepWindows(Part):
+    """Windows of consecutive steps inside the steady epochs of a fixed-epochs trial, each timed from
+    one device sync to the next (docs/design.md, "Windows of steps inside fixed epochs")."""
+
+    steps_per_window: int = Field(description="steps in each window: enough to last 0.25 s at the warm-up's step "
+                                              "time, capped so that a steady epoch holds at least 8 windows")
+    sps: list[float] = Field(description="each window's throughput (its steps x global batch / its seconds), "
+                                         "samples/s, in order")
+    median_sps: float = Field(description="median of sps, samples/s")
+    ci_sps: Annotated[list[float], Field(min_length=2, max_length=2)] | None = Field(
+        description="[low, high] 95 % Student t interval of the median over the windows (stats.throughput_interval), "
+                    "samples/s; the windows are of one process and autocorrelated, so it is narrower than the truth")
+    cv: float | None = Field(description="coefficient of variation of sps")
+    n: int = Field(description="windows (2 or more)")
 
 
 class Sizes(Part):
@@ -341,6 +369,10 @@ class TrialRecord(Part):
                     "test metric reached the scenario's target")
     no_steady_state: bool | None = Field(
         description="the windows trend (level shift or drift, tested); null with too few windows to test")
+    step_windows: StepWindows | None = Field(
+        description="windows of steps inside the steady epochs (fixed epochs only); the epoch-based figures above "
+                    "are unchanged. Null with epochs: auto or samples_per_epoch: auto (the epochs are the windows), "
+                    "for time-to-accuracy trials, with fewer than 2 windows, and before version 6")
     replicas: int = Field(ge=1, description="model replicas the trial trained on (params.num_gpus with "
                                             "runtime.distribute: mirrored, else 1)")
     per_replica_batch: int | None = Field(description="samples each replica processes per step")

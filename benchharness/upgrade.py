@@ -100,7 +100,16 @@ def _record_4_to_5(record: dict, records: list[dict]) -> dict:
     return record | {"schema_version": 5, "role": "trial", "tta": None}
 
 
-RECORD_STEPS = {1: _record_1_to_2, 2: _record_2_to_3, 3: _record_3_to_4, 4: _record_4_to_5}
+def _record_5_to_6(record: dict, records: list[dict]) -> dict:
+    """Version 5 timed whole epochs only: no windows of steps, and its ``throughput_vs_dense`` is
+    kept as it was stored, without an interval (its windows were not stored to compute one)."""
+    out = record | {"schema_version": 6, "step_windows": None}
+    if isinstance(out.get("pruning"), dict):  # anything else: the pruning part's own check says so
+        out["pruning"] = {"throughput_vs_dense_ci": None, "throughput_vs_dense_windows": None} | out["pruning"]
+    return out
+
+
+RECORD_STEPS = {1: _record_1_to_2, 2: _record_2_to_3, 3: _record_3_to_4, 4: _record_4_to_5, 5: _record_5_to_6}
 
 
 def _run_info_2_to_3(info: dict) -> dict:
@@ -116,7 +125,12 @@ def _run_info_4_to_5(info: dict) -> dict:
     return info | {"schema_version": 5, "max_batch": None}
 
 
-RUN_INFO_STEPS = {1: _run_info_1_to_2, 2: _run_info_2_to_3, 3: _run_info_3_to_4, 4: _run_info_4_to_5}
+def _run_info_5_to_6(info: dict) -> dict:
+    return info | {"schema_version": 6}
+
+
+RUN_INFO_STEPS = {1: _run_info_1_to_2, 2: _run_info_2_to_3, 3: _run_info_3_to_4, 4: _run_info_4_to_5,
+                  5: _run_info_5_to_6}
 
 
 def upgrade_records(records: list[dict]) -> list[dict]:

@@ -245,6 +245,12 @@ def test_pruning_sweep_reproduces_the_guide(tmp_path):
     assert dense["eval"]["accuracy"] - pruned["eval"]["accuracy"] <= 0.02
     assert abs(pruned["tflite_accuracy"]["quant"] - pruned["eval"]["accuracy"]) <= 0.005
     assert pruned["pruning"]["throughput_vs_dense"] is not None
+    # epochs: 2 is one steady epoch: its windows of steps carry the speed's interval against dense
+    assert dense["step_windows"]["n"] >= 8
+    for record in (r for r in by_sparsity.values() if r["params"]["sparsity"]):
+        low, high = record["pruning"]["throughput_vs_dense_ci"]
+        assert low <= record["pruning"]["throughput_vs_dense"] <= high
+        assert min(record["pruning"]["throughput_vs_dense_windows"]) >= 8
 
 
 def test_auto_windows_are_counted_in_whole_batches(tmp_path):

@@ -168,3 +168,56 @@ def test_the_timer_counts_steps_with_steps_per_execution(keras):
     (epoch,) = timer.epochs
     assert epoch["steps"] == 16 and epoch["samples"] == 128  # 16 steps, reported 4 at a time
     assert len(timer.last_step_ms) == 16 and len(set(timer.last_step_ms[:4])) == 1  # one execution's mean
+
+
+class CollectedEvents:
+    """Stands in for the worker's ``EventLog``: keeps the events, stamped as the real one does."""
+
+    def __init__(self):
+        self.events = []
+
+    def emit(self, event, **fields):
+        import time
+
+        self.events.append({"event": event, "t_monotonic": time.monotonic(), **fields})
+
+
+def timed_record(keras, params: dict):
+    """A tiny model's timed fit (``worker.trial.timed_fit``, windows as ``throughput_fit`` makes
+    them) on 2,048 samples at batch 16, built into a record by the real builder."""
+    import time
+
+    import numpy as np
+
+    from benchharness.assemble import RunContext, WorkerRun, build_record
+    from benchharness.plan import Trial
+
+    tf = worker_device.import_tensorflow()
+    model = keras.Sequential([keras.layers.Input((4,)), keras.layers.Dense(8), keras.layers.Dense(2)])
+    worker_model.compile_model(keras, model, {"optimizer": "sgd", "learning_rate": 0.01}, {})
+    x, y = np.random.default_rng(0).normal(size=(2048, 4)).astype("float32"), np.zeros((2048,), "int32")
+    batches = worker_data.make_dataset(tf, x, y, 16, 0)
+    collected, spawned = CollectedEvents(), time.monotonic()
+    windows = worker_trial.step_windows_of(tf, params, len(x) // 16, 16)
+    measurement = worker_trial.timed_fit(tf, keras, model, batches, {"params": params}, collected,
+                                         lambda steps: len(x), False, [], windows)
+    events = collected.events + [{"event": "result", "t_monotonic": collected.events[-1]["t_monotonic"],
+                                  "status": "ok", "error": None, "measurement": measurement}]
+    worker = WorkerRun(events, 0, False, spawned, events[-1]["t_monotonic"])
+    return build_record(Trial("t", 0, params | {"batch_size": 16, "timeout_s": 60.0}), worker, None, RunContext())
+
+
+def test_fixed_epochs_are_split_into_windows_of_steps(keras):
+    record = timed_record(keras, {"epochs": 3, "max_epochs": 3})
+    windows = record.step_windows
+    assert windows is not None and windows.n >= 8 and len(windows.sps) == windows.n
+    assert windows.steps_per_window <= 128 // 8  # 128 steps an epoch: at least 8 windows in each
+    assert windows.n <= 2 * (128 // windows.steps_per_window)  # two steady epochs, leftovers no window
+    assert windows.ci_sps[0] < windows.median_sps < windows.ci_sps[1]
+    assert record.steady_windows == 2 and record.throughput_ci_sps is not None  # the epoch windows stay
+
+
+def test_epochs_auto_has_no_windows_of_steps(keras):
+    params = {"epochs": "auto", "max_epochs": 4, "min_steady_epochs": 2, "precision": 0.5, "max_measure_s": None}
+    record = timed_record(keras, params)
+    assert record.step_windows is None and record.steady_windows >= 2

@@ -124,6 +124,22 @@ def tensorflow_peak_mb(tf) -> float | None:
     return max(tf.config.experimental.get_memory_info(name)["peak"] for name in names) / 2**20
 
 
+def device_sync(tf):
+    """``sync(logs)``, which returns once the devices have run every op enqueued so far, for the
+    boundaries of windows of steps (``worker.timing.StepWindows``; once a window, never per step):
+    ``tf.test.experimental.sync_devices`` where it exists (TensorFlow 2.13 and later: a SyncDevice op
+    on every logical device, then the eager executor's own queue), else converting the last step's
+    loss in ``logs`` to a float (the timer takes logs as tensors), which waits for that step's
+    result; with no logs (an epoch's start) the fallback waits for nothing: the epoch's end already
+    read its loss."""
+    sync_devices = getattr(getattr(tf.test, "experimental", None), "sync_devices", None)
+    if sync_devices is not None:
+        return lambda logs: sync_devices()
+    from benchharness.worker.model import as_float
+
+    return lambda logs: as_float((logs or {}).get("loss"))
+
+
 def own_rss_mb() -> float:
     """This process's resident memory, MiB."""
     import psutil

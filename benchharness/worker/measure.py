@@ -14,6 +14,14 @@ import time
 MAX_WARMUP_EPOCHS = 3
 # samples_per_epoch: auto: the warm-up epoch's steps (tracing is step 1; the rest show the step time)
 AUTO_WARMUP_STEPS = 20
+# Windows of steps inside fixed epochs (docs/design.md): each lasts at least this long at the
+# warm-up's step time, long enough that one device sync and the host's jitter (a few ms) are a
+# small share of it, short enough that an epoch of a few seconds holds a dozen. A constant, not a
+# scenario param: a new param would change every trial id.
+STEP_WINDOW_S = 0.25
+# ... and each steady epoch holds at least this many (the cap wins over STEP_WINDOW_S): with fewer,
+# a Student t interval over the windows is too wide to separate a 10 % difference.
+MIN_STEP_WINDOWS = 8
 
 
 def make_stop_rule(params: dict, t_table: dict | None):
@@ -80,3 +88,14 @@ def window_steps(step_ms: list[float], window_s: float) -> int:
     settled = step_ms[len(step_ms) // 2:] or step_ms
     step_s = statistics.median(settled) / 1000.0 if settled else 0.0
     return max(1, math.ceil(window_s / step_s)) if step_s > 0 else 1
+
+
+def steps_per_step_window(warmup_step_ms: list[float], full_steps: int, steps_per_execution: int = 1) -> int:
+    """Steps per window of steps inside a fixed epoch: enough to last ``STEP_WINDOW_S`` at the
+    warm-up's settled step time (ms), capped so that an epoch of ``full_steps`` whole batches holds
+    ``MIN_STEP_WINDOWS``; at least 1, and a multiple of ``steps_per_execution`` (Keras reports steps
+    one execution at a time, so a window can only end at an execution's end)."""
+    import math
+
+    steps = max(1, min(window_steps(warmup_step_ms, STEP_WINDOW_S), full_steps // MIN_STEP_WINDOWS))
+    return math.ceil(steps / steps_per_execution) * steps_per_execution

@@ -13,16 +13,17 @@ from dataclasses import dataclass
 from benchharness.scaling import batches_of
 from benchharness.worker.cost_cache import measure_cost
 from benchharness.worker.data import load_data, make_dataset
-from benchharness.worker.device import (configure_devices, configure_keras, describe_device, import_keras,
-                                        import_tensorflow, own_rss_mb, reset_tensorflow_peak, tensorflow_environment,
-                                        tensorflow_peak_mb)
+from benchharness.worker.device import (configure_devices, configure_keras, describe_device, device_sync,
+                                        import_keras, import_tensorflow, own_rss_mb, reset_tensorflow_peak,
+                                        tensorflow_environment, tensorflow_peak_mb)
 from benchharness.worker.distribute import place
 from benchharness.worker.events import EventLog
-from benchharness.worker.measure import AUTO_WARMUP_STEPS, make_adaptive_stop, make_stop_rule, window_steps
+from benchharness.worker.measure import (AUTO_WARMUP_STEPS, make_adaptive_stop, make_stop_rule, steps_per_step_window,
+                                         window_steps)
 from benchharness.worker.model import build_model, compile_model, evaluate, output_activation
 from benchharness.worker.pruning import finish_pruning, prepare_pruning, train_dense_first, update_step_callback
 from benchharness.worker.summaries import make_summary_recorder, write_summaries
-from benchharness.worker.timing import make_epoch_timer
+from benchharness.worker.timing import NO_WINDOWS, StepWindows, make_epoch_timer
 from benchharness.worker.tta import learning_rate, make_evaluator, make_target_stop, tta_result
 
 
@@ -99,8 +100,9 @@ def throughput_fit(tf, keras, model, data, batches, spec: dict, events: EventLog
     model, pruning_state = prepare_pruning(keras, model, params, spec["runtime"], batches.steps_per_epoch, fitting.rate)
     auto_windows = params.get("samples_per_epoch") == "auto"
     samples_of = (lambda steps: steps * batch) if auto_windows else (lambda steps: len(data.x_train))
+    windows = step_windows_of(tf, params, len(data.x_train) // batch, batch)
     result["measurement"] = timed_fit(tf, keras, model, batches, spec, events, samples_of, pruning_state is not None,
-                                      [fitting.guard] if fitting.guard else [])
+                                      [fitting.guard] if fitting.guard else [], windows)
     result["tf_peak_mb"] = tensorflow_peak_mb(tf)
     export_model, result["pruning"] = finish_pruning(model, pruning_state)
     result["cost"] = cost_with_pruning(fitting.cost, result["pruning"])
@@ -109,6 +111,18 @@ def throughput_fit(tf, keras, model, data, batches, spec: dict, events: EventLog
     if params.get("measure_sizes"):
         result.update(export_sizes(tf, keras, export_model, data, params["batch_size"], events))
     return result
+
+
+def step_windows_of(tf, params: dict, full_steps: int, batch: int) -> StepWindows:
+    """For fixed epochs: the epoch timer's windows of steps inside every epoch after the warm-up
+    (``measure.steps_per_step_window`` steps each; an epoch holds ``full_steps`` whole batches of
+    ``batch`` samples). ``NO_WINDOWS`` with ``epochs: auto`` or ``samples_per_epoch: auto``,
+    whose epochs are already windows sized to the step time."""
+    if params["epochs"] == "auto" or params.get("samples_per_epoch") == "auto":
+        return NO_WINDOWS
+    per_execution = params.get("steps_per_execution") or 1
+    return StepWindows(lambda warmup_step_ms: steps_per_step_window(warmup_step_ms, full_steps, per_execution),
+                       full_steps, batch, device_sync(tf))
 
 
 def tta_fit(tf, keras, model, data, batches, spec: dict, events: EventLog, fitting: Fitting) -> dict:
@@ -136,14 +150,15 @@ def tta_fit(tf, keras, model, data, batches, spec: dict, events: EventLog, fitti
 
 
 def timed_fit(tf, keras, model, batches, spec: dict, events: EventLog, samples_of, pruning: bool,
-              extra_callbacks: list = ()) -> dict:
-    """``fit`` with the epoch timer first, the adaptive stop right after it, tfmot's step update
-    (pruning), the summary recorder (when the run keeps TensorBoard summaries, written after the
-    last epoch) and ``extra_callbacks`` (the fake device's memory guard). Returns the record's
-    measurement facts: warm-up epochs and why measuring stopped."""
+              extra_callbacks: list = (), windows: StepWindows = NO_WINDOWS) -> dict:
+    """``fit`` with the epoch timer first (and its ``windows`` of steps inside the epochs after the
+    warm-up), the adaptive stop right after it, tfmot's step update (pruning), the summary
+    recorder (when the run keeps TensorBoard summaries, written after the last epoch) and
+    ``extra_callbacks`` (the fake device's memory guard). Returns the record's measurement facts:
+    warm-up epochs and why measuring stopped."""
     params = spec["params"]
     rule = make_stop_rule(params, spec.get("t_quantiles"))
-    timer = make_epoch_timer(keras, events, samples_of)
+    timer = make_epoch_timer(keras, events, samples_of, windows=windows)
     stop = make_adaptive_stop(keras, timer, rule)
     log_dir = spec.get("tensorboard_dir")
     recorder = make_summary_recorder(keras, pruning) if log_dir else None
