@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 from benchharness import stats
 from benchharness.analyze import batch_points, describe_group, trust_flags
+from benchharness.pruning.speed import speed_vs_dense_words
+from benchharness.stats import ratio_words
 
 # A pruned model "keeps its accuracy" while its test accuracy is at most this far below dense
 # (absolute: 0.01 = one percentage point), the pruning guide's scale of loss (0.9808 -> 0.9699).
@@ -47,20 +49,6 @@ TITLES = {
 
 
 # -- ratios in words ----------------------------------------------------------------------------------
-
-
-def ratio_words(ratio: float, interval: tuple[float, float] | None, what: str = "throughput",
-                missing: str = "no interval") -> str:
-    """``ratio`` (head / base) in words: "no measurable difference" unless its 95 % interval lies
-    entirely on one side of 1; without an interval, the bare ratio and ``missing`` (why not)."""
-    if interval is None:
-        return f"{ratio:.2f}x {what} ({missing}, so no difference can be claimed)"
-    low, high = interval
-    span = f"95 % interval {low:.2f}-{high:.2f}"
-    if low <= 1.0 <= high:
-        return f"no measurable difference in {what} ({ratio:.2f}x, {span})"
-    side = "higher" if low > 1.0 else "lower"
-    return f"{ratio:.2f}x {what}, {abs(ratio - 1):.0%} {side} ({span})"
 
 
 def ratio_between(base: list[dict], head: list[dict]) -> tuple[float, tuple[float, float] | None, str]:
@@ -160,13 +148,32 @@ def _with_dense(point: SparsityPoint, dense: SparsityPoint) -> SparsityPoint:
         point.size_ratio = _over(base, point.sizes.get("keras_zip_bytes"))
         point.quant_ratio = _over(base, point.sizes.get("tflite_quant_zip_bytes"))
     pruning = point.records[0].get("pruning") or {}
+    caveat = load_caveat(dense.records, point.records)
     if pruning.get("throughput_vs_dense") is not None and len(point.records) == 1:
         point.vs_dense, point.vs_dense_ci = pruning["throughput_vs_dense"], _pair(pruning.get("throughput_vs_dense_ci"))
-        point.speed = ratio_words(point.vs_dense, point.vs_dense_ci, missing="one steady window a side")
+        point.speed = speed_vs_dense_words(pruning, caveat)
     else:
         point.vs_dense, point.vs_dense_ci, why = ratio_between(dense.records, point.records)
-        point.speed = ratio_words(point.vs_dense, point.vs_dense_ci, missing=why)
+        point.speed = ratio_words(point.vs_dense, point.vs_dense_ci, missing=why, caveat=caveat)
     return point
+
+
+def load_caveat(base: list[dict], head: list[dict]) -> str | None:
+    """Why two sides' within-process intervals cannot separate them: a side measured on a busy
+    machine (other work on the host's CPUs or the GPU). Windows of one process see the load it
+    ran under, not a load that differed between the trials: a pruned trial measured alone on a
+    quiet machine once read 1.70x its busy dense peer. None when neither side was busy, or when
+    each side has repeats (their spread then holds the load's)."""
+    if len(base) >= 2 and len(head) >= 2:
+        return None
+    busy = [(side, r) for side, records in (("the baseline", base), ("the compared trial", head)) for r in records
+            if (r.get("telemetry") or {}).get("busy")]
+    if not busy:
+        return None
+    side, record = busy[0]
+    reason = record["telemetry"].get("busy_reason") or "other work ran"
+    return (f"{side} ran on a busy machine ({reason}); windows of one process cannot tell a load that differed "
+            "between the trials from a speed difference: rerun on a quiet machine or with repeats")
 
 
 def _over(base: float, value: float | None) -> float | None:
@@ -404,9 +411,9 @@ def option_effects(runs) -> list[OptionEffect]:
             base = min(by_value, key=lambda v: (v is not False, v))
             for value in (v for v in by_value if v != base):
                 ratio, interval, why = ratio_between(by_value[base], by_value[value])
+                words = ratio_words(ratio, interval, missing=why, caveat=load_caveat(by_value[base], by_value[value]))
                 effects.append(OptionEffect(option, base, value, describe_group(group) +
-                                            f", batch {group[0]['params']['batch_size']}", ratio, interval,
-                                            ratio_words(ratio, interval, missing=why)))
+                                            f", batch {group[0]['params']['batch_size']}", ratio, interval, words))
     return effects
 
 

@@ -534,3 +534,30 @@ def change_verdict(change: RatioInterval | None, ratio: float, higher_is_better:
 
 def _inverse(value: float) -> float:
     return math.inf if value <= 0 else 1 / value
+
+
+def ratio_words(ratio: float, interval: tuple[float, float] | list[float] | None, what: str = "throughput",
+                missing: str = "no interval", caveat: str | None = None) -> str:
+    """``ratio`` (head / base) in words: "no measurable difference" unless its 95 % interval lies
+    entirely on one side of 1; without an interval the bare ratio and ``missing`` (why none);
+    with a ``caveat`` (a reason the interval cannot be trusted to separate, e.g. one side ran on a
+    busy machine) no difference is claimed either, and the caveat says why."""
+    if interval is None:
+        return f"{ratio:.2f}x {what} ({missing}, so no difference can be claimed)"
+    low, high = interval
+    digits = _ratio_digits(low, high)
+    span = f"95 % interval {low:.{digits}f}-{high:.{digits}f}"
+    if low <= 1.0 <= high:
+        return f"no measurable difference in {what} ({ratio:.2f}x, {span})"
+    if caveat:
+        return f"{ratio:.{digits}f}x {what} ({span}), not claimed as a difference: {caveat}"
+    side = "higher" if low > 1.0 else "lower"
+    return f"{ratio:.{digits}f}x {what}, {abs(ratio - 1):.0%} {side} ({span})"
+
+
+def _ratio_digits(low: float, high: float) -> int:
+    """2 decimals, or more where 2 would print an end of an interval that excludes 1 as 1 (a
+    "lower" that reads 0.98-1.00 looks like a contradiction); at most 4."""
+    if low <= 1.0 <= high:
+        return 2
+    return next((d for d in (2, 3) if format(1.0, f".{d}f") not in (f"{low:.{d}f}", f"{high:.{d}f}")), 4)

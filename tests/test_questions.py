@@ -90,10 +90,12 @@ def test_report_json_carries_the_questions(tmp_path):
 
 
 def test_ratio_words_claim_a_difference_only_when_the_interval_excludes_one():
-    assert q.ratio_words(0.97, (0.91, 1.04)) == "no measurable difference in throughput (0.97x, 95 % interval 0.91-1.04)"
-    assert q.ratio_words(0.81, (0.78, 0.84)) == "0.81x throughput, 19% lower (95 % interval 0.78-0.84)"
-    assert q.ratio_words(1.12, (1.05, 1.19)) == "1.12x throughput, 12% higher (95 % interval 1.05-1.19)"
-    assert "so no difference can be claimed" in q.ratio_words(0.9, None, missing="one window")
+    from benchharness.stats import ratio_words
+
+    assert ratio_words(0.97, (0.91, 1.04)) == "no measurable difference in throughput (0.97x, 95 % interval 0.91-1.04)"
+    assert ratio_words(0.81, (0.78, 0.84)) == "0.81x throughput, 19% lower (95 % interval 0.78-0.84)"
+    assert ratio_words(1.12, (1.05, 1.19)) == "1.12x throughput, 12% higher (95 % interval 1.05-1.19)"
+    assert "so no difference can be claimed" in ratio_words(0.9, None, missing="one window")
 
 
 def windows(rng, centre: float, n: int = 12, noise: float = 0.02) -> list[float]:
@@ -141,7 +143,8 @@ def test_a_pruned_trial_without_an_interval_claims_no_difference():
     pruned = pruning_record("p", 0.8, [700.0, 701.0], 0.875, [1000.0, 1001.0])
     pruned["pruning"] = {"throughput_vs_dense": 0.7, "throughput_vs_dense_ci": None}
     (answer,) = q.pruning_answers([dense, pruned])
-    assert answer.chosen.speed == "0.70x throughput (one steady window a side, so no difference can be claimed)"
+    assert answer.chosen.speed == ("0.70x throughput (no interval: fewer than two windows on a side, or recorded "
+                                   "before windows of steps, so no difference can be claimed)")
 
 
 def test_no_sparsity_within_tolerance_is_said_so():
@@ -207,3 +210,19 @@ def test_mixed_precision_across_two_runs_is_compared():
                    {"scenario": {"resolved": {"runtime": {"mixed_precision": True}}}}, "head")
     (effect,) = q.option_effects([base, head])
     assert effect.option == "mixed_precision" and effect.words.startswith("no measurable difference")
+
+
+def test_a_separation_is_not_claimed_when_one_side_ran_on_a_busy_machine():
+    """Windows of one process cannot see a load that differed between the trials: the e2e run once
+    read a pruned trial measured alone at 1.70x its busy dense peer."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    dense = windows(rng, 1000.0)
+    records = [pruning_record("d", 0.0, dense, 0.88), pruning_record("p", 0.5, windows(rng, 1700.0), 0.875, dense)]
+    records[0]["telemetry"] = {"busy": True, "busy_reason": "other processes used 51 % of all CPU cores"}
+    (answer,) = q.pruning_answers(records)
+    speed = answer.chosen.speed
+    assert speed.startswith("1.7") and "not claimed as a difference: the baseline ran on a busy machine (other " \
+        "processes used 51 % of all CPU cores)" in speed and "higher" not in speed
+    assert any(flag.startswith("busy machine: batch 128 (trial d)") for flag in answer.flags)

@@ -23,7 +23,7 @@ def test_a_window_lasts_a_quarter_second_at_the_warmups_settled_step_time():
 def test_every_steady_epoch_holds_at_least_eight_windows():
     warmup = [5.0] * 20
     assert steps_per_step_window(warmup, full_steps=200) == 200 // MIN_STEP_WINDOWS == 25
-    assert steps_per_step_window(warmup, full_steps=5) == 1  # never an empty window
+    assert steps_per_step_window(warmup, full_steps=5) == 2  # never an empty window, never a sync per step
 
 
 def test_a_window_is_whole_executions():
@@ -143,9 +143,10 @@ def test_windows_that_separate_read_slower_or_faster():
     slower = ratio_over_windows(windows_around(800.0, seed=2), dense)
     assert slower["throughput_vs_dense"] == pytest.approx(0.8, rel=0.03)
     assert slower["throughput_vs_dense_ci"][1] < 1.0 and slower["throughput_vs_dense_windows"] == [16, 16]
-    assert speed_vs_dense_words(slower).startswith("slower: 0.8")
+    assert speed_vs_dense_words(slower).startswith("0.8") and "% lower (95 % interval" in speed_vs_dense_words(slower)
     faster = ratio_over_windows(windows_around(1150.0, seed=3), dense)
-    assert faster["throughput_vs_dense_ci"][0] > 1.0 and speed_vs_dense_words(faster).startswith("faster: 1.1")
+    assert faster["throughput_vs_dense_ci"][0] > 1.0 and speed_vs_dense_words(faster).startswith("1.1")
+    assert "% higher (95 % interval" in speed_vs_dense_words(faster)
 
 
 def test_windows_that_do_not_separate_read_no_measurable_difference():
@@ -154,7 +155,7 @@ def test_windows_that_do_not_separate_read_no_measurable_difference():
     low, high = same["throughput_vs_dense_ci"]
     assert low < 1.0 < high
     words = speed_vs_dense_words(same)
-    assert words.startswith("no measurable difference (") and f"95 % interval {low:.2f}-{high:.2f}" in words
+    assert words.startswith("no measurable difference in throughput (") and f"95 % interval {low:.2f}-{high:.2f}" in words
 
 
 def test_the_ratio_is_of_geometric_means_and_its_interval_matches_welch():
@@ -175,13 +176,13 @@ def test_no_interval_below_two_window_figures_a_side():
     assert ratio_over_windows([900.0], [1000.0, 1010.0]) is None
     assert ratio_over_windows([900.0, 910.0], []) is None
     words = speed_vs_dense_words({"throughput_vs_dense": 0.95, "throughput_vs_dense_ci": None})
-    assert words.startswith("0.95x (no interval: ")
+    assert words.startswith("0.95x throughput (no interval: ") and words.endswith("so no difference can be claimed)")
     assert speed_vs_dense_words({"throughput_vs_dense": None}).startswith("no figure: ")
 
 
 def test_an_interval_just_off_one_does_not_print_as_one():
     words = speed_vs_dense_words({"throughput_vs_dense": 0.99, "throughput_vs_dense_ci": [0.985, 0.998]})
-    assert words == "slower: 0.990x (95 % interval 0.985-0.998)"
+    assert words == "0.990x throughput, 1% lower (95 % interval 0.985-0.998)"
 
 
 def test_window_figures_are_the_step_windows_else_the_epoch_windows():

@@ -31,28 +31,16 @@ def ratio_over_windows(pruned: list[float], dense: list[float]) -> dict | None:
             "throughput_vs_dense_windows": [len(pruned), len(dense)]}
 
 
-def speed_vs_dense_words(pruning: dict) -> str:
-    """A record's ``pruning`` part in words: "no measurable difference (0.97x, 95 % interval
-    0.91-1.04)" when the interval holds 1, "slower: 0.81x (95 % interval 0.78-0.84)" or "faster:
-    1.12x (...)" when it lies entirely below or above 1, "0.95x (no interval: ...)" without one, and
-    "no figure: ..." without a ratio (no ok dense peer, or no throughput)."""
+def speed_vs_dense_words(pruning: dict, caveat: str | None = None) -> str:
+    """A record's ``pruning`` part in words (``stats.ratio_words``): "no measurable difference in
+    throughput (0.97x, 95 % interval 0.91-1.04)" when the interval holds 1, "0.81x throughput, 19 %
+    lower (...)" or "... higher" when it lies entirely on one side, the bare ratio and why there is
+    no interval without one, "no figure: ..." without a ratio (no ok dense peer, or no throughput);
+    ``caveat``: why a separation is not claimed (a busy machine on one side)."""
+    from benchharness.stats import ratio_words
+
     ratio, interval = pruning.get("throughput_vs_dense"), pruning.get("throughput_vs_dense_ci")
     if ratio is None:
         return "no figure: no ok dense peer with a throughput to compare with"
-    if not interval:
-        return (f"{ratio:.2f}x (no interval: fewer than two windows on a side, or recorded before windows "
-                "of steps; one process's figure against another's)")
-    low, high = interval
-    digits = _digits(low, high)
-    span = f"95 % interval {low:.{digits}f}-{high:.{digits}f}"
-    if low <= 1.0 <= high:
-        return f"no measurable difference ({ratio:.{digits}f}x, {span})"
-    return f"{'slower' if high < 1.0 else 'faster'}: {ratio:.{digits}f}x ({span})"
-
-
-def _digits(low: float, high: float) -> int:
-    """2 decimals, or more where 2 would print an end of an interval that excludes 1 as 1 (a
-    "slower" that reads 0.98-1.00 looks like a contradiction); at most 4."""
-    if low <= 1.0 <= high:
-        return 2
-    return next((d for d in (2, 3) if format(1.0, f".{d}f") not in (f"{low:.{d}f}", f"{high:.{d}f}")), 4)
+    missing = ("no interval: fewer than two windows on a side, or recorded before windows of steps")
+    return ratio_words(ratio, interval, missing=missing, caveat=caveat)

@@ -22,6 +22,9 @@ STEP_WINDOW_S = 0.25
 # ... and each steady epoch holds at least this many (the cap wins over STEP_WINDOW_S): with fewer,
 # a Student t interval over the windows is too wide to separate a 10 % difference.
 MIN_STEP_WINDOWS = 8
+# A window of one step would sync the device after every step (short epochs, the largest-batch
+# search's probes): each sync drains the pipeline, so it would change what is measured.
+MIN_STEPS_PER_WINDOW = 2
 
 
 def make_stop_rule(params: dict, t_table: dict | None):
@@ -93,9 +96,9 @@ def window_steps(step_ms: list[float], window_s: float) -> int:
 def steps_per_step_window(warmup_step_ms: list[float], full_steps: int, steps_per_execution: int = 1) -> int:
     """Steps per window of steps inside a fixed epoch: enough to last ``STEP_WINDOW_S`` at the
     warm-up's settled step time (ms), capped so that an epoch of ``full_steps`` whole batches holds
-    ``MIN_STEP_WINDOWS``; at least 1, and a multiple of ``steps_per_execution`` (Keras reports steps
-    one execution at a time, so a window can only end at an execution's end)."""
+    ``MIN_STEP_WINDOWS``; at least ``MIN_STEPS_PER_WINDOW``, and a multiple of ``steps_per_execution``
+    (Keras reports steps one execution at a time, so a window can only end at an execution's end)."""
     import math
 
-    steps = max(1, min(window_steps(warmup_step_ms, STEP_WINDOW_S), full_steps // MIN_STEP_WINDOWS))
+    steps = max(MIN_STEPS_PER_WINDOW, min(window_steps(warmup_step_ms, STEP_WINDOW_S), full_steps // MIN_STEP_WINDOWS))
     return math.ceil(steps / steps_per_execution) * steps_per_execution
