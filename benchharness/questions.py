@@ -28,6 +28,7 @@ ACCURACY_TOLERANCE = 0.01
 PARAM_OPTIONS = ("steps_per_execution",)
 RUNTIME_OPTIONS = ("mixed_precision", "xla")
 NOT_A_DIFFERENCE = ("timeout_s", "repeats")
+WITHIN_TRIALS = "over each trial's windows"  # ratio_between's interval from one process a side
 
 
 @dataclass
@@ -61,7 +62,7 @@ def ratio_between(base: list[dict], head: list[dict]) -> tuple[float, tuple[floa
         return r.ratio, (r.low, r.high), f"over {len(left.throughputs)} and {len(right.throughputs)} trials"
     if left.interval is not None and right.interval is not None:
         r = stats.ratio_of_intervals(left.interval, right.interval)
-        return r.ratio, (r.low, r.high), "over each trial's windows"
+        return r.ratio, (r.low, r.high), WITHIN_TRIALS
     return right.throughput / left.throughput, None, "a side has a single window"
 
 
@@ -154,7 +155,8 @@ def _with_dense(point: SparsityPoint, dense: SparsityPoint) -> SparsityPoint:
         point.speed = speed_vs_dense_words(pruning, caveat)
     else:
         point.vs_dense, point.vs_dense_ci, why = ratio_between(dense.records, point.records)
-        point.speed = ratio_words(point.vs_dense, point.vs_dense_ci, missing=why, caveat=caveat)
+        point.speed = ratio_words(point.vs_dense, point.vs_dense_ci, missing=why, caveat=caveat,
+                                  one_process_a_side=why == WITHIN_TRIALS)
     return point
 
 
@@ -411,7 +413,8 @@ def option_effects(runs) -> list[OptionEffect]:
             base = min(by_value, key=lambda v: (v is not False, v))
             for value in (v for v in by_value if v != base):
                 ratio, interval, why = ratio_between(by_value[base], by_value[value])
-                words = ratio_words(ratio, interval, missing=why, caveat=load_caveat(by_value[base], by_value[value]))
+                words = ratio_words(ratio, interval, missing=why, caveat=load_caveat(by_value[base], by_value[value]),
+                                    one_process_a_side=why == WITHIN_TRIALS)
                 effects.append(OptionEffect(option, base, value, describe_group(group) +
                                             f", batch {group[0]['params']['batch_size']}", ratio, interval, words))
     return effects

@@ -123,7 +123,7 @@ def pruning_record(tid: str, sparsity: float, sps: list[float], accuracy: float,
 
 @pytest.mark.parametrize("pruned_speed, words", [
     (1.0, "no measurable difference in throughput"),  # same speed: the intervals overlap 1
-    (0.8, "% lower (95 % interval 0.7"),  # the windows separate: about 0.8x
+    (0.8, "% lower in this pair of processes (95 % interval 0.7"),  # the windows separate: about 0.8x
 ])
 def test_the_pruning_answer_words_follow_the_intervals_of_synthetic_windows(pruned_speed, words):
     import numpy as np

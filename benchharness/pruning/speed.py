@@ -43,4 +43,4 @@ def speed_vs_dense_words(pruning: dict, caveat: str | None = None) -> str:
     if ratio is None:
         return "no figure: no ok dense peer with a throughput to compare with"
     missing = ("no interval: fewer than two windows on a side, or recorded before windows of steps")
-    return ratio_words(ratio, interval, missing=missing, caveat=caveat)
+    return ratio_words(ratio, interval, missing=missing, caveat=caveat, one_process_a_side=True)
