@@ -226,3 +226,28 @@ def test_a_separation_is_not_claimed_when_one_side_ran_on_a_busy_machine():
     assert speed.startswith("1.7") and "not claimed as a difference: the baseline ran on a busy machine (other " \
         "processes used 51 % of all CPU cores)" in speed and "higher" not in speed
     assert any(flag.startswith("busy machine: batch 128 (trial d)") for flag in answer.flags)
+
+
+# -- a real pruning sweep with windows of steps (schema 6) ------------------------------------------
+
+V6 = Path(__file__).parent / "golden_v6" / "pruning_run"
+
+
+def test_every_pruned_record_of_the_shipped_sweep_carries_an_interval_and_the_report_words_it(tmp_path):
+    """scenarios/pruning_sweep.yaml as run on this 2-core CPU: one steady epoch a trial, 29-33
+    windows of 14-16 steps each. Then the same run with one record's interval made to hold 1."""
+    import shutil
+
+    records = [json.loads(line) for line in (V6 / "trials.jsonl").read_text().splitlines()]
+    pruned = [r for r in records if r["params"]["sparsity"]]
+    assert len(pruned) == 3 and all(r["pruning"]["throughput_vs_dense_ci"] for r in pruned)
+    assert all(min(r["pruning"]["throughput_vs_dense_windows"]) >= 8 for r in pruned)
+    html = render([V6], tmp_path / "v6.html").read_text()
+    table = html.split('<table class="pruning-answer">')[1].split("</table>")[0]
+    assert table.count("lower in this pair of processes") == 3  # each interval lies below 1 here
+    run = tmp_path / "overlapping"
+    shutil.copytree(V6, run)
+    records[1]["pruning"] |= {"throughput_vs_dense": 0.99, "throughput_vs_dense_ci": [0.95, 1.03]}
+    (run / "trials.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    table = render([run], tmp_path / "o.html").read_text().split('<table class="pruning-answer">')[1]
+    assert "no measurable difference in throughput (0.99x, 95 % interval 0.95-1.03)" in table.split("</table>")[0]
