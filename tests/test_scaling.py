@@ -78,3 +78,17 @@ def test_the_report_computes_e_of_n_over_repeats_with_a_conservative_interval():
 
 def test_curves_with_one_replica_count_are_no_scaling_curves():
     assert scaling_curves([scaling_record("a", 1, 1.0), scaling_record("b", 1, 1.0, repeat=1)]) == []
+
+
+def test_the_report_digest_answers_scaling_over_replicas(tmp_path):
+    from helpers.records import RUN_INFO
+    from helpers.synthetic_runs import write_run
+
+    from benchharness.report import render
+
+    one = scaling_record("a", 1, 1.0)
+    run = write_run(tmp_path, "scaling", [one, scaling_record("b", 2, 0.625, earlier=[one])], RUN_INFO)
+    html = render([run.path], tmp_path / "r.html").read_text()
+    digest = html.split('<div class="digest">')[1].split("</div>")[0]
+    assert "How well does it scale over replicas?" in digest
+    assert "m on d, batch 32 per replica: 2 replicas, E(N) 0.80" in digest
