@@ -75,8 +75,6 @@ class BatchPoint:
             low, high = r["throughput_ci_sps"]
             return stats.Interval(r["throughput_sps"], (low + high) / 2, low, high, r.get("steady_windows") or 2,
                                   r.get("throughput_cv"))
-        if len(self.records) == 1 and (self.records[0].get("step_windows") or {}).get("ci_sps"):
-            return _step_window_interval(self.records[0])
         return None
 
     @property
@@ -100,17 +98,6 @@ class BatchPoint:
     @property
     def oom(self) -> bool:
         return "oom" in self.statuses and not self.throughputs
-
-
-def _step_window_interval(record: dict) -> stats.Interval:
-    """A fixed-epochs trial's interval over its windows of steps inside the steady epochs (one
-    steady epoch gives no interval of its own): centred on the record's throughput, the epochs'
-    figure every other number of the report uses, with the windows' half-widths."""
-    windows = record["step_windows"]
-    low, high = windows["ci_sps"]
-    shift = record["throughput_sps"] - windows["median_sps"]
-    return stats.Interval(record["throughput_sps"], (low + high) / 2 + shift, low + shift, high + shift, windows["n"],
-                          windows.get("cv"))
 
 
 @dataclass

@@ -28,7 +28,7 @@ ACCURACY_TOLERANCE = 0.01
 PARAM_OPTIONS = ("steps_per_execution",)
 RUNTIME_OPTIONS = ("mixed_precision", "xla")
 NOT_A_DIFFERENCE = ("timeout_s", "repeats")
-WITHIN_TRIALS = "over each trial's windows"  # ratio_between's interval from one process a side
+WITHIN_TRIALS = "one process on a side"  # ratio_between's interval where a side rests on one trial
 
 
 @dataclass
@@ -54,16 +54,21 @@ TITLES = {
 
 def ratio_between(base: list[dict], head: list[dict]) -> tuple[float, tuple[float, float] | None, str]:
     """head / base steady throughput of two groups of ok records (one point each), with a 95 %
-    interval: Welch t over the trials' log figures with two or more trials a side; else each
-    side's own interval (one trial's windows), ends over opposite ends; else none, and why."""
+    interval and what it is over: Welch t over the trials' log figures with two or more trials a
+    side; else each side's own interval (a single trial's windows, or the other side's repeats),
+    ends over opposite ends (``WITHIN_TRIALS`` when one side or both rest on one process); else,
+    or where an interval reaches 0 (two repeats far apart: t(1) is 12.7), none, and why."""
     left, right = (batch_points(records)[0] for records in (base, head))
+    ratio = right.throughput / left.throughput
     if len(left.throughputs) >= 2 and len(right.throughputs) >= 2:
         r = stats.ratio_of_trials(left.throughputs, right.throughputs, confidence=stats.CONFIDENCE)
         return r.ratio, (r.low, r.high), f"over {len(left.throughputs)} and {len(right.throughputs)} trials"
-    if left.interval is not None and right.interval is not None:
-        r = stats.ratio_of_intervals(left.interval, right.interval)
-        return r.ratio, (r.low, r.high), WITHIN_TRIALS
-    return right.throughput / left.throughput, None, "a side has a single window"
+    if left.interval is None or right.interval is None:
+        return ratio, None, "a side has a single window"
+    if min(left.interval.low, right.interval.low) <= 0:
+        return ratio, None, "a side's interval reaches 0 (its repeats spread too far to bound a ratio)"
+    r = stats.ratio_of_intervals(left.interval, right.interval)
+    return r.ratio, (r.low, r.high), WITHIN_TRIALS
 
 
 # -- binomial accuracy ----------------------------------------------------------------------------
@@ -120,6 +125,8 @@ class SparsityPoint:
     speed: str = ""  # throughput against dense, in words with its interval
     vs_dense: float | None = None
     vs_dense_ci: tuple[float, float] | None = None
+    loss: float | None = None  # dense accuracy minus this point's, absolute (0.01 = one point)
+    loss_ci: tuple[float, float] | None = None  # its 95 % interval over the test samples
 
 
 @dataclass
@@ -129,6 +136,8 @@ class PruningAnswer:
     pruned: list[SparsityPoint]
     tolerance: float
     chosen: SparsityPoint | None = None
+    decided: bool = False  # the chosen point's loss interval is within the tolerance, the next one's beyond it
+    missing: list[tuple[float, str]] = field(default_factory=list)  # sparsities with no ok trial, and why
     headline: str = ""
     flags: list[str] = field(default_factory=list)
 
@@ -141,16 +150,20 @@ def sparsity_point(sparsity: float, records: list[dict]) -> SparsityPoint:
     return SparsityPoint(sparsity, records, accuracy, ci, sizes)
 
 
-def _with_dense(point: SparsityPoint, dense: SparsityPoint) -> SparsityPoint:
-    """The point's size ratios and its speed against dense (the record's ``throughput_vs_dense``
-    and its interval where the record has them; else computed from both sides' figures)."""
+def _with_dense(point: SparsityPoint, dense: SparsityPoint, run_records: list[dict]) -> SparsityPoint:
+    """The point's size ratios, accuracy loss and speed against dense: the record's stored
+    ``throughput_vs_dense`` and its interval where its dense peer (``assemble.dense_peer`` over
+    ``run_records``) is this group's dense trial; else computed from both sides' figures."""
+    from benchharness.assemble import dense_peer
+
     base = dense.sizes.get("keras_zip_bytes")
     if base:
         point.size_ratio = _over(base, point.sizes.get("keras_zip_bytes"))
         point.quant_ratio = _over(base, point.sizes.get("tflite_quant_zip_bytes"))
-    pruning = point.records[0].get("pruning") or {}
-    caveat = load_caveat(dense.records, point.records)
-    if pruning.get("throughput_vs_dense") is not None and len(point.records) == 1:
+    point.loss, point.loss_ci = accuracy_loss(dense, point)
+    pruning, caveat = point.records[0].get("pruning") or {}, load_caveat(dense.records, point.records)
+    peer = dense_peer(point.records[0], run_records) if len(point.records) == 1 else None
+    if pruning.get("throughput_vs_dense") is not None and any(peer is r for r in dense.records):
         point.vs_dense, point.vs_dense_ci = pruning["throughput_vs_dense"], _pair(pruning.get("throughput_vs_dense_ci"))
         point.speed = speed_vs_dense_words(pruning, caveat)
     else:
@@ -158,6 +171,19 @@ def _with_dense(point: SparsityPoint, dense: SparsityPoint) -> SparsityPoint:
         point.speed = ratio_words(point.vs_dense, point.vs_dense_ci, missing=why, caveat=caveat,
                                   one_process_a_side=why == WITHIN_TRIALS)
     return point
+
+
+def accuracy_loss(dense: SparsityPoint, point: SparsityPoint) -> tuple[float | None, tuple[float, float] | None]:
+    """Dense test accuracy minus the point's, with the 95 % normal interval of the difference of two
+    test-set proportions (each side's sampling error over its test samples; one seed each)."""
+    if dense.accuracy is None or point.accuracy is None:
+        return None, None
+    loss = dense.accuracy - point.accuracy
+    n_dense, n_point = (_mean_accuracy(p.records)[1] for p in (dense, point))
+    if not n_dense or not n_point:
+        return loss, None
+    se = math.sqrt(dense.accuracy * (1 - dense.accuracy) / n_dense + point.accuracy * (1 - point.accuracy) / n_point)
+    return loss, (loss - 1.959963984540054 * se, loss + 1.959963984540054 * se)
 
 
 def load_caveat(base: list[dict], head: list[dict]) -> str | None:
@@ -186,26 +212,40 @@ def _pair(value) -> tuple[float, float] | None:
     return (value[0], value[1]) if value else None
 
 
-def pruning_answers(records: list[dict], tolerance: float = ACCURACY_TOLERANCE,
-                    overlaps: dict | None = None) -> list[PruningAnswer]:
-    """One trade-off per group of trials alike but for sparsity that holds a dense trial and a
-    pruned one: the largest sparsity whose accuracy stays within ``tolerance`` of dense, with its
-    size and speed ratios."""
-    out = []
-    for group in _groups(_ok_trials(records), "sparsity"):
+def pruning_answers(records: list[dict], tolerance: float = ACCURACY_TOLERANCE) -> list[PruningAnswer]:
+    """One trade-off per group of trials alike but for sparsity (and ``epochs``: a pruned trial runs
+    fixed epochs while its dense peer may measure with ``epochs: auto``) that holds an ok dense
+    trial and an ok pruned one: the largest sparsity whose accuracy stays within ``tolerance`` of
+    dense, with its size and speed ratios; sparsities with no ok trial are named with their status.
+    ``records``: one run's."""
+    from benchharness.analyze import overlapping_trials
+
+    overlaps, out = overlapping_trials(records), []
+    planned = [r for r in records if r.get("role", "trial") == "trial" and not r.get("tta")]
+    for group in _groups(planned, "sparsity", "epochs"):
         by_sparsity: dict[float, list[dict]] = {}
-        for r in group:
+        for r in _ok_trials(group):
             by_sparsity.setdefault(float(r["params"].get("sparsity") or 0.0), []).append(r)
         if 0.0 not in by_sparsity or len(by_sparsity) < 2:
             continue
         dense = sparsity_point(0.0, by_sparsity.pop(0.0))
-        pruned = [_with_dense(sparsity_point(s, rs), dense) for s, rs in sorted(by_sparsity.items())]
-        answer = PruningAnswer(_pruning_label(group), dense, pruned, tolerance)
-        answer.chosen = _largest_within(dense, pruned, tolerance)
+        pruned = [_with_dense(sparsity_point(sp, rs), dense, records) for sp, rs in sorted(by_sparsity.items())]
+        answer = PruningAnswer(_pruning_label(group), dense, pruned, tolerance, missing=_missing(group, by_sparsity))
+        answer.chosen, answer.decided = _largest_within(dense, pruned, tolerance)
         answer.headline = _pruning_headline(answer)
-        answer.flags = trust_flags(group, overlaps)
+        answer.flags = trust_flags(_ok_trials(group), overlaps)
         out.append(answer)
     return out
+
+
+def _missing(group: list[dict], measured: dict) -> list[tuple[float, str]]:
+    """The pruned sparsities of ``group`` with no ok trial, each with its trials' statuses."""
+    statuses: dict[float, set[str]] = {}
+    for r in group:
+        sparsity = float(r["params"].get("sparsity") or 0.0)
+        if sparsity and sparsity not in measured and r["status"] != "ok":
+            statuses.setdefault(sparsity, set()).add(r["status"])
+    return [(sp, ", ".join(sorted(found))) for sp, found in sorted(statuses.items())]
 
 
 def _pruning_label(group: list[dict]) -> str:
@@ -213,35 +253,59 @@ def _pruning_label(group: list[dict]) -> str:
     return f"{p['model']} on {p['dataset']}, batch {p['batch_size']}"
 
 
-def _largest_within(dense: SparsityPoint, pruned: list[SparsityPoint], tolerance: float) -> SparsityPoint | None:
-    if dense.accuracy is None:
-        return None
-    kept = [p for p in pruned if p.accuracy is not None and dense.accuracy - p.accuracy <= tolerance]
-    return kept[-1] if kept else None
+def _largest_within(dense: SparsityPoint, pruned: list[SparsityPoint],
+                    tolerance: float) -> tuple[SparsityPoint | None, bool]:
+    """The largest sparsity whose accuracy loss is within ``tolerance`` by the point estimates, and
+    whether that is decided: its loss's interval lies within the tolerance and the next sparsity's
+    beyond it (or it is the largest tried)."""
+    kept = [p for p in pruned if p.loss is not None and p.loss <= tolerance]
+    if not kept:
+        return None, False
+    chosen = kept[-1]
+    larger = [p for p in pruned if p.sparsity > chosen.sparsity and p.loss is not None]
+    inside = chosen.loss_ci is not None and chosen.loss_ci[1] <= tolerance
+    beyond = not larger or (larger[0].loss_ci is not None and larger[0].loss_ci[0] > tolerance)
+    return chosen, inside and beyond
 
 
 def _pruning_headline(a: PruningAnswer) -> str:
     dense, tol = a.dense, _points(a.tolerance)
     if dense.accuracy is None:
-        return (f"{a.label}: no test accuracy was measured, so no sparsity can be said to keep it; "
-                + "; ".join(f"sparsity {p.sparsity:g}: {p.speed}" for p in a.pruned) + ".")
-    if a.chosen is None:
+        text = (f"{a.label}: no test accuracy was measured, so no sparsity can be said to keep it; "
+                + "; ".join(f"sparsity {p.sparsity:g}: {p.speed}" for p in a.pruned))
+    elif a.chosen is None:
         worst = a.pruned[0]
-        return (f"{a.label}: no sparsity tried keeps test accuracy within {tol} of dense ({dense.accuracy:.4f}): "
+        text = (f"{a.label}: no sparsity tried keeps test accuracy within {tol} of dense ({dense.accuracy:.4f}): "
                 f"the lightest, {worst.sparsity:g}, reaches {_accuracy(worst)}; try a lower sparsity or a longer "
-                "pruning schedule.")
-    c = a.chosen
+                "pruning schedule")
+    else:
+        text = _chosen_text(a)
+    for sparsity, status in a.missing:
+        text += f"; sparsity {sparsity:g} did not complete ({status})"
+    return text + "."
+
+
+def _chosen_text(a: PruningAnswer) -> str:
+    c, dense, tol = a.chosen, a.dense, _points(a.tolerance)
     text = (f"{a.label}: sparsity {c.sparsity:g} is the largest that keeps test accuracy within {tol} of dense "
-            f"({_accuracy(c)} against {_accuracy(dense)})")
+            f"({_accuracy(c)} against {_accuracy(dense)}; "
+            + (f"decided: the loss's 95 % interval, {_loss_span(c)}, lies within {tol} and the next sparsity's beyond it"
+               if a.decided else f"by the point estimates, not decided: the loss's 95 % interval is {_loss_span(c)}")
+            + ")")
     if c.size_ratio:
         text += f"; zipped it is {c.size_ratio:.1f}x smaller"
         text += f" ({c.quant_ratio:.1f}x as a quantized TFLite model)" if c.quant_ratio else ""
     text += f"; training speed against dense: {c.speed}"
-    beyond = [p for p in a.pruned if p.sparsity > c.sparsity and p.accuracy is not None]
+    beyond = [p for p in a.pruned if p.sparsity > c.sparsity and p.loss is not None]
     if beyond:
-        text += "; beyond it " + ", ".join(f"{p.sparsity:g} loses {(dense.accuracy - p.accuracy) * 100:.1f} points"
-                                           for p in beyond)
-    return text + "."
+        text += "; beyond it " + ", ".join(f"{p.sparsity:g} loses {p.loss * 100:.1f} points" for p in beyond)
+    return text
+
+
+def _loss_span(point: SparsityPoint) -> str:
+    if point.loss_ci is None:
+        return "unknown (no test sample count)"
+    return f"{point.loss_ci[0] * 100:+.1f} to {point.loss_ci[1] * 100:+.1f} points"
 
 
 def _points(tolerance: float) -> str:
@@ -272,6 +336,7 @@ class ModelRow:
     weight_bytes: float | None
     zip_bytes: int | None
     accuracy: float | None
+    accuracy_ci: tuple[float, float] | None  # 95 % Wilson interval over the test samples
     best_batch: int  # the batch where this model's throughput was highest (any batch it ran)
     best_throughput: float
 
@@ -286,10 +351,12 @@ class ModelComparison:
     flags: list[str] = field(default_factory=list)
 
 
-def model_comparisons(records: list[dict], overlaps: dict | None = None) -> list[ModelComparison]:
+def model_comparisons(records: list[dict]) -> list[ModelComparison]:
     """Side by side, per group of trials alike but for model and batch size that holds two or more
     models: each model at the largest batch every model ran (else each at its best)."""
-    out = []
+    from benchharness.analyze import overlapping_trials
+
+    overlaps, out = overlapping_trials(records), []
     for group in _groups(_ok_trials(records), "model", "batch_size"):
         by_model: dict[str, list[dict]] = {}
         for r in group:
@@ -312,11 +379,12 @@ def _model_row(model: str, records: list[dict], batch: int | None) -> ModelRow:
     point = next(p for p in points if p.batch_size == batch) if batch is not None else best
     interval = point.interval
     first = point.records[0]
-    accuracy, _ = _mean_accuracy(point.records)
+    accuracy, samples = _mean_accuracy(point.records)
     return ModelRow(model, point.batch_size, point.throughput, (interval.low, interval.high) if interval else None,
                     point.n, first.get("flops_per_sample"), _median(r.get("mfu") for r in point.records),
                     (first.get("cost") or {}).get("weight_bytes"), (first.get("sizes") or {}).get("keras_zip_bytes"),
-                    accuracy, best.batch_size, best.throughput)
+                    accuracy, accuracy_interval(accuracy, samples) if accuracy is not None and samples else None,
+                    best.batch_size, best.throughput)
 
 
 def _median(values) -> float | None:
@@ -329,20 +397,11 @@ def _models_headline(c: ModelComparison, group: list[dict]) -> tuple[str, bool]:
     ranked = sorted(c.rows, key=lambda r: r.throughput, reverse=True)
     top, second = ranked[0], ranked[1]
     where = f"at batch {c.batch_size}" if c.batch_size is not None else "each at its best batch"
-    decided = bool(top.interval and second.interval and top.interval[0] > second.interval[1])
-    if decided:
-        verdict = f"decided: its interval clears {second.model}'s"
-    elif top.interval and second.interval:
-        verdict = f"undecided: its interval overlaps {second.model}'s"
-    else:
-        verdict = "not decided: a single steady window has no interval"
+    decided, verdict = _fastest_verdict(top, second, group)
     text = (f"{c.label}, {where}: fastest is {top.model} ({_sps(top)}), {top.throughput / second.throughput:.2f}x "
             f"the throughput of {second.model}, the runner-up ({verdict})")
-    sized = [r for r in c.rows if (r.zip_bytes or r.weight_bytes)]
-    if sized:
-        small = min(sized, key=lambda r: r.zip_bytes or r.weight_bytes)
-        text += f". Smallest: {small.model} ({_size(small)})"
-    text += ". " + _most_accurate(c.rows, group)
+    text += ". " + _smallest(c.rows)
+    text += " " + _most_accurate(c.rows, group)
     mfus = [r for r in c.rows if r.mfu is not None]
     if mfus:
         text += " MFU: " + ", ".join(f"{r.model} {r.mfu:.2%}" for r in mfus) + "."
@@ -355,20 +414,48 @@ def _sps(row: ModelRow) -> str:
     return f"{row.throughput:,.0f} samples/s, 95 % interval {row.interval[0]:,.0f}-{row.interval[1]:,.0f}"
 
 
-def _size(row: ModelRow) -> str:
-    if row.zip_bytes:
-        return f"{row.zip_bytes / 1e6:.2f} MB zipped"
-    return f"{row.weight_bytes / 1e6:.2f} MB of weights"
+def _fastest_verdict(top: ModelRow, second: ModelRow, group: list[dict]) -> tuple[bool, str]:
+    """Whether the fastest is decided, in words: its interval clears the runner-up's; over one
+    process a side that holds for this pair of processes, and not where one of them ran busy."""
+    if not (top.interval and second.interval):
+        return False, "not decided: a single steady window has no interval"
+    if top.interval[0] <= second.interval[1]:
+        return False, f"undecided: its interval overlaps {second.model}'s"
+    sides = [[r for r in group if r["params"]["model"] == row.model and r["params"]["batch_size"] == row.batch_size]
+             for row in (second, top)]
+    caveat = load_caveat(*sides)
+    if caveat:
+        return False, f"not decided although the intervals separate: {caveat}"
+    if min(len(side) for side in sides) < 2:
+        return True, (f"decided for these processes: its interval clears {second.model}'s; one process a side does "
+                      "not show the spread between processes: repeats would")
+    return True, f"decided: its interval over the repeats clears {second.model}'s"
+
+
+def _smallest(rows: list[ModelRow]) -> str:
+    """The smallest model by one measure for all: zipped Keras bytes where every model has them,
+    else the weights' bytes."""
+    for size, unit in ((lambda r: r.zip_bytes, "MB zipped"), (lambda r: r.weight_bytes, "MB of weights")):
+        if all(size(r) for r in rows):
+            small = min(rows, key=size)
+            return f"Smallest: {small.model} ({size(small) / 1e6:.2f} {unit})."
+    return "Smallest: not answered: not every model's size was measured."
 
 
 def _most_accurate(rows: list[ModelRow], group: list[dict]) -> str:
+    """The most accurate model, decided when its Wilson interval over the test samples clears the
+    runner-up's; never on synthetic data (random labels: accuracy measures nothing)."""
     if group[0]["params"]["dataset"] == "synthetic":
         return "Most accurate: not answered: synthetic data measures speed, not accuracy."
-    scored = [r for r in rows if r.accuracy is not None]
+    scored = sorted((r for r in rows if r.accuracy is not None), key=lambda r: r.accuracy, reverse=True)
     if len(scored) < 2:
         return "Most accurate: not answered: test accuracy was measured for fewer than two models."
-    best = max(scored, key=lambda r: r.accuracy)
-    return f"Most accurate: {best.model} ({best.accuracy:.4f} after the same epochs)."
+    best, second = scored[0], scored[1]
+    if best.accuracy_ci and second.accuracy_ci and best.accuracy_ci[0] > second.accuracy_ci[1]:
+        state = f"decided: its 95 % interval clears {second.model}'s"
+    else:
+        state = f"undecided: its interval overlaps {second.model}'s ({second.accuracy:.4f})"
+    return f"Most accurate: {best.model} ({best.accuracy:.4f} after the same epochs; {state})."
 
 
 # -- runtime options ------------------------------------------------------------------------------
@@ -383,16 +470,23 @@ class OptionEffect:
     ratio: float
     interval: tuple[float, float] | None
     words: str
+    decided: bool = False  # the interval excludes 1 and nothing withholds the claim
+    flags: list[str] = field(default_factory=list)
 
 
 def _with_options(runs) -> list[dict]:
-    """Every run's ok trials, their params joined by the run's runtime options (run-wide settings)."""
+    """Every run's ok trials, their params joined by the run's runtime options (run-wide settings);
+    a param option a record lacks (written before it existed) at its default."""
+    from benchharness.scenario import Params
+
+    defaults = {k: Params.model_fields[k].default for k in PARAM_OPTIONS}
     out = []
     for run in runs:
         runtime = ((run.info.get("scenario") or {}).get("resolved") or {}).get("runtime") or {}
         for r in _ok_trials(run.records):
             options = {k: bool(runtime.get(k, False)) for k in RUNTIME_OPTIONS}
-            out.append(r | {"params": r["params"] | options})
+            params = {k: v for k, v in defaults.items() if r["params"].get(k) is None} | r["params"] | options
+            out.append(r | {"params": params, "run_name": run.name})
     return out
 
 
@@ -411,13 +505,23 @@ def option_effects(runs) -> list[OptionEffect]:
             if len(by_value) < 2:
                 continue
             base = min(by_value, key=lambda v: (v is not False, v))
-            for value in (v for v in by_value if v != base):
-                ratio, interval, why = ratio_between(by_value[base], by_value[value])
-                words = ratio_words(ratio, interval, missing=why, caveat=load_caveat(by_value[base], by_value[value]),
-                                    one_process_a_side=why == WITHIN_TRIALS)
-                effects.append(OptionEffect(option, base, value, describe_group(group) +
-                                            f", batch {group[0]['params']['batch_size']}", ratio, interval, words))
+            label = describe_group(group) + f", batch {group[0]['params']['batch_size']}"
+            effects += [_effect(option, base, value, label, by_value[base], by_value[value])
+                        for value in by_value if value != base]
     return effects
+
+
+def _effect(option: str, base, value, label: str, without: list[dict], with_: list[dict]) -> OptionEffect:
+    from benchharness.analyze import overlapping_trials
+
+    ratio, interval, why = ratio_between(without, with_)
+    caveat = load_caveat(without, with_)
+    words = ratio_words(ratio, interval, missing=why, caveat=caveat, one_process_a_side=why == WITHIN_TRIALS)
+    decided = interval is not None and not interval[0] <= 1.0 <= interval[1] and caveat is None
+    runs = {r["run_name"] for r in without + with_}
+    overlaps = overlapping_trials(without + with_) if len(runs) == 1 else {}
+    return OptionEffect(option, base, value, label, ratio, interval, words, decided,
+                        trust_flags(without + with_, overlaps))
 
 
 # -- the questions of a run -----------------------------------------------------------------------
@@ -443,19 +547,25 @@ def ask(runs, recommendations: list, tolerance: float = ACCURACY_TOLERANCE, has_
     """The questions of ``runs``: ``recommendations`` are every curve's (the report's ``curves``), of
     which those with two or more batch sizes answer the batch question; ``tolerance`` the accuracy
     tolerance of the pruning answer; ``has_tta``: time to accuracy answers the batch question its way."""
-    from benchharness.analyze import overlapping_trials
-
-    records = [r for run in runs for r in run.records]
-    overlaps = {k: v for run in runs for k, v in overlapping_trials(run.records).items()}
-    q = Questions([rec for rec in recommendations if len(rec.points) >= 2],
-                  pruning_answers(records, tolerance, overlaps), model_comparisons(records, overlaps),
-                  option_effects(runs), [])
-    q.declined = _declined(q, records, has_tta)
+    q = Questions([rec for rec in recommendations if len(rec.points) >= 2], [], [], option_effects(runs), [])
+    for run in runs:  # a run's trials are compared with each other only: another run is another setting
+        q.pruning += _labelled(pruning_answers(run.records, tolerance), run, len(runs))
+        q.models += _labelled(model_comparisons(run.records), run, len(runs))
+    q.declined = _declined(q, runs, has_tta)
     return q
 
 
-def _declined(q: Questions, records: list[dict], has_tta: bool) -> list[Declined]:
-    trials = _ok_trials(records)
+def _labelled(answers: list, run, runs: int) -> list:
+    """``answers`` with the run's name before their label when a report holds several runs."""
+    if runs > 1:
+        for answer in answers:
+            answer.label = f"{run.name}: {answer.label}"
+    return answers
+
+
+def _declined(q: Questions, runs, has_tta: bool) -> list[Declined]:
+    """The four questions the runs cannot answer, each with why and what to sweep."""
+    trials = _ok_trials([r for run in runs for r in run.records])
     out = []
     if not q.batch and not has_tta:
         batches = sorted({r["params"]["batch_size"] for r in trials})
@@ -466,7 +576,8 @@ def _declined(q: Questions, records: list[dict], has_tta: bool) -> list[Declined
     if not q.pruning:
         pruned = any(r["params"].get("sparsity") for r in trials)
         out.append(Declined("sparsity", TITLES["sparsity"],
-                            "no dense trial (sparsity 0) alike to compare with" if pruned else "no trial was pruned",
+                            "no ok dense trial (sparsity 0) alike to compare with" if pruned
+                            else "no throughput trial was pruned",
                             "sweep sparsity, e.g. [0.0, 0.5, 0.8], with prune_after_dense_epochs "
                             "(scenarios/pruning_sweep.yaml)"))
     if not q.models:
@@ -475,7 +586,11 @@ def _declined(q: Questions, records: list[dict], has_tta: bool) -> list[Declined
                             f"one model in each comparable group ({', '.join(models) or 'none measured'})",
                             "sweep model, e.g. [mobilenet_v2, shufflenet_v2] (scenarios/models_sweep.yaml)"))
     if not q.options:
-        out.append(Declined("options", TITLES["options"], "no runtime option varied",
+        varied = [k for k in PARAM_OPTIONS + RUNTIME_OPTIONS
+                  if len({str(r["params"].get(k)) for r in _with_options(runs)}) > 1]
+        why = (f"{' and '.join(varied)} varied, but no two ok trials alike in everything else differ in it alone"
+               if varied else "no runtime option varied")
+        out.append(Declined("options", TITLES["options"], why,
                             "sweep steps_per_execution, e.g. [1, 4]; mixed precision and XLA are run-wide: run the "
                             "scenario again with runtime.mixed_precision (or xla) true and report both run "
                             "directories together"))
@@ -491,7 +606,8 @@ def questions_json(q: Questions) -> dict:
             "sparsity": [_pruning_json(a) for a in q.pruning],
             "model": [_comparison_json(c) for c in q.models],
             "options": [{"option": e.option, "base": e.base, "value": e.value, "curve": e.label, "ratio": e.ratio,
-                         "ratio_ci": list(e.interval) if e.interval else None, "words": e.words} for e in q.options],
+                         "ratio_ci": list(e.interval) if e.interval else None, "words": e.words,
+                         "decided": e.decided, "flags": e.flags} for e in q.options],
             "not_answered": [{"question": d.key, "title": d.title, "why": d.why, "to_answer": d.to_answer}
                              for d in q.declined]}
 
@@ -501,10 +617,11 @@ def _pruning_json(a: PruningAnswer) -> dict:
         return {"sparsity": p.sparsity, "accuracy": p.accuracy, "accuracy_ci": list(p.accuracy_ci or []) or None,
                 "size_ratio": p.size_ratio, "quant_ratio": p.quant_ratio, "throughput_vs_dense": p.vs_dense,
                 "throughput_vs_dense_ci": list(p.vs_dense_ci) if p.vs_dense_ci else None, "speed": p.speed,
-                **p.sizes}
+                "accuracy_loss": p.loss, "accuracy_loss_ci": list(p.loss_ci) if p.loss_ci else None, **p.sizes}
 
     return {"group": a.label, "accuracy_tolerance": a.tolerance, "headline": a.headline, "flags": a.flags,
-            "largest_sparsity_within_tolerance": a.chosen.sparsity if a.chosen else None,
+            "largest_sparsity_within_tolerance": a.chosen.sparsity if a.chosen else None, "decided": a.decided,
+            "not_completed": [{"sparsity": sp, "status": status} for sp, status in a.missing],
             "dense": point(a.dense), "pruned": [point(p) for p in a.pruned]}
 
 
@@ -512,7 +629,8 @@ def _comparison_json(c: ModelComparison) -> dict:
     rows = [{"model": r.model, "batch_size": r.batch_size, "throughput_sps": r.throughput,
              "throughput_ci_sps": list(r.interval) if r.interval else None, "n": r.n,
              "flops_per_sample": r.flops_per_sample, "mfu": r.mfu, "weight_bytes": r.weight_bytes,
-             "keras_zip_bytes": r.zip_bytes, "accuracy": r.accuracy, "best_batch": r.best_batch,
+             "keras_zip_bytes": r.zip_bytes, "accuracy": r.accuracy,
+             "accuracy_ci": list(r.accuracy_ci) if r.accuracy_ci else None, "best_batch": r.best_batch,
              "best_throughput_sps": r.best_throughput} for r in c.rows]
     return {"group": c.label, "batch_size": c.batch_size, "headline": c.headline,
             "fastest_decided": c.fastest_decided, "flags": c.flags, "models": rows}
@@ -528,13 +646,12 @@ def digest(q: Questions) -> list[dict]:
     if q.batch:
         out.append(_item("batch_size", [(_batch_line(rec), rec.decided, len(rec.flags)) for rec in q.batch]))
     if q.pruning:
-        out.append(_item("sparsity", [(_pruning_line(a), a.chosen is not None, len(a.flags)) for a in q.pruning]))
+        out.append(_item("sparsity", [(_pruning_line(a), a.decided, len(a.flags)) for a in q.pruning]))
     if q.models:
         out.append(_item("model", [(_models_line(c), c.fastest_decided, len(c.flags)) for c in q.models]))
     if q.options:
-        out.append(_item("options", [(f"{e.label}: {e.option} {e.value} against {e.base}: {e.words}",
-                                      e.interval is not None and not e.interval[0] <= 1.0 <= e.interval[1], 0)
-                                     for e in q.options]))
+        out.append(_item("options", [(f"{e.label}: {e.option} {e.value} against {e.base}: {e.words}", e.decided,
+                                      len(e.flags)) for e in q.options]))
     return out
 
 
@@ -555,13 +672,15 @@ def _batch_line(rec) -> str:
 
 
 def _pruning_line(a: PruningAnswer) -> str:
+    if a.dense.accuracy is None:
+        return f"{a.label}: no test accuracy was measured, so no sparsity can be said to keep it"
     if a.chosen is None:
         return f"{a.label}: no sparsity tried keeps test accuracy within {_points(a.tolerance)} of dense"
     c = a.chosen
-    loss = (a.dense.accuracy - c.accuracy) * 100
     size = f", {c.size_ratio:.1f}x smaller zipped" if c.size_ratio else ""
-    return (f"{a.label}: sparsity {c.sparsity:g} keeps test accuracy within {_points(a.tolerance)} of dense "
-            f"({-loss:+.1f}){size}; speed: {c.speed}")
+    state = "" if a.decided else " by the point estimates"
+    return (f"{a.label}: sparsity {c.sparsity:g} keeps test accuracy within {_points(a.tolerance)} of dense{state} "
+            f"({-c.loss * 100:+.1f} points, 95 % {_loss_span(c)}){size}; speed: {c.speed}")
 
 
 def _models_line(c: ModelComparison) -> str:

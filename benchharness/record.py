@@ -213,7 +213,8 @@ class StepWindows(Part):
     one device sync to the next (docs/design.md, "Windows of steps inside fixed epochs")."""
 
     steps_per_window: int = Field(description="steps in each window: enough to last 0.25 s at the warm-up's step "
-                                              "time, capped so that a steady epoch holds at least 8 windows")
+                                              "time, capped so that a steady epoch holds at least 8 windows, at "
+                                              "least 2, a multiple of steps_per_execution")
     sps: list[float] = Field(description="each window's throughput (its steps x global batch / its seconds), "
                                          "samples/s, in order")
     median_sps: float = Field(description="median of sps, samples/s")

@@ -71,7 +71,7 @@ def test_the_models_report_compares_the_models_and_says_accuracy_is_not_answered
 def test_the_batch_report_still_answers_the_batch_question_first(golden_reports):
     html = golden_reports["cpu_run"]
     assert html.split("<h2", 1)[1].startswith(' id="q-batch_size">When does a larger batch pay off?</h2>')
-    assert "What does pruning cost and save?</strong> Not from this run: no trial was pruned" in html
+    assert "What does pruning cost and save?</strong> Not from this run: no throughput trial was pruned" in html
 
 
 def test_report_json_carries_the_questions(tmp_path):
@@ -251,3 +251,85 @@ def test_every_pruned_record_of_the_shipped_sweep_carries_an_interval_and_the_re
     (run / "trials.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     table = render([run], tmp_path / "o.html").read_text().split('<table class="pruning-answer">')[1]
     assert "no measurable difference in throughput (0.99x, 95 % interval 0.95-1.03)" in table.split("</table>")[0]
+
+
+# -- edge cases an independent review found ----------------------------------------------------------
+
+
+def test_a_ratio_whose_interval_reaches_zero_has_none_and_the_json_stays_strict(tmp_path):
+    """Two repeats 17 % apart: t(1) = 12.7 puts the low end below 0; the ratio keeps no interval."""
+    from helpers.synthetic_runs import write_run
+
+    from benchharness.report import answers
+
+    def record(tid, spe, sps, repeat=0):
+        return throughput_record(tid, "m", 32, sps, repeat=repeat, steps_per_execution=spe) | {"schema_version": 6}
+
+    records = [record("a0", 1, 7000.0), record("a1", 1, 8300.0, 1), record("b0", 4, 7900.0)]
+    ratio, interval, why = q.ratio_between(records[:2], records[2:])
+    assert interval is None and "reaches 0" in why
+    run = write_run(tmp_path, "spe", [make_full(r) for r in records])
+    json.dumps(answers([run.path]), allow_nan=False)  # no inf, no NaN
+
+
+def make_full(record: dict):
+    """A constructed record as a valid schema-6 record (the run directory validates on write)."""
+    from helpers.records import make_record
+
+    sps = record["throughput_sps"]
+    return make_record(record["trial_id"], record["params"]["batch_size"], repeat=record["repeat"],
+                       epoch_seconds=(2.0, 1000 / sps, 1000 / sps * 1.01, 1000 / sps * 0.99),
+                       params={k: v for k, v in record["params"].items() if k != "batch_size"})
+
+
+def test_several_runs_are_answered_run_by_run_with_their_names():
+    runs = [FakeRun([pruning_record("d", 0.0, [1000.0, 1001.0], 0.88),
+                     pruning_record("p", 0.5, [990.0, 995.0], 0.875, [1000.0, 1001.0])], name=name)
+            for name in ("fp32", "fp16")]
+    runs[1].records[1]["eval"]["accuracy"] = 0.80  # fp16 loses accuracy at 0.5; fp32 does not
+    found = q.ask(runs, [])
+    assert [a.label for a in found.pruning] == ["fp32: m on fashion_mnist, batch 128",
+                                                "fp16: m on fashion_mnist, batch 128"]
+    assert [a.chosen.sparsity if a.chosen else None for a in found.pruning] == [0.5, None]
+
+
+def test_a_dense_peer_measured_with_epochs_auto_still_answers_the_pruning_question():
+    """The plan gives pruned trials fixed epochs and leaves the dense one on auto."""
+    dense = pruning_record("d", 0.0, [1000.0, 1001.0], 0.88)
+    dense["params"]["epochs"] = "auto"
+    pruned = pruning_record("p", 0.5, [990.0, 995.0], 0.875, [1000.0, 1001.0])
+    pruned["params"]["epochs"] = 2
+    (answer,) = q.pruning_answers([dense, pruned])
+    assert answer.chosen.sparsity == 0.5
+
+
+def test_pruning_without_accuracy_or_with_a_failed_sparsity_says_so():
+    dense = pruning_record("d", 0.0, [1000.0, 1001.0], 0.88)
+    pruned = pruning_record("p", 0.5, [990.0, 995.0], 0.875, [1000.0, 1001.0])
+    failed = pruning_record("f", 0.8, [1.0, 1.0], 0.0, [1000.0, 1001.0]) | {"status": "oom"}
+    (answer,) = q.pruning_answers([dense, pruned, failed])
+    assert answer.headline.endswith("; sparsity 0.8 did not complete (oom).")
+    for r in (dense, pruned):
+        r["eval"] = None
+    (answer,) = q.pruning_answers([dense, pruned])
+    assert q._pruning_line(answer).endswith("no test accuracy was measured, so no sparsity can be said to keep it")
+
+
+def test_keeping_accuracy_is_decided_only_when_the_loss_interval_lies_within_the_tolerance():
+    dense = pruning_record("d", 0.0, [1000.0, 1001.0], 0.90)
+    close = pruning_record("p", 0.5, [990.0, 995.0], 0.897, [1000.0, 1001.0])  # loses 0.3 +- 0.8 points
+    far = pruning_record("x", 0.9, [990.0, 995.0], 0.70, [1000.0, 1001.0])  # loses 20 points
+    (answer,) = q.pruning_answers([dense, close, far])
+    assert answer.chosen.sparsity == 0.5 and not answer.decided
+    assert "by the point estimates, not decided: the loss's 95 % interval is -0.5 to +1.1 points" in answer.headline
+    for r in (dense, close, far):
+        r["eval"]["samples"] = 200_000  # a test set large enough to settle it
+    (answer,) = q.pruning_answers([dense, close, far])
+    assert answer.decided and "decided: the loss's 95 % interval, +0.1 to +0.5 points, lies within" in answer.headline
+
+
+def test_a_runtime_option_missing_from_older_records_counts_as_its_default():
+    old = throughput_record("o", "m", 32, 100.0)  # no steps_per_execution: written before it existed
+    new = throughput_record("n", "m", 32, 140.0, steps_per_execution=4)
+    (effect,) = q.option_effects([FakeRun([old, new])])
+    assert (effect.base, effect.value) == (1, 4) and effect.decided

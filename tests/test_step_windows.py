@@ -241,3 +241,18 @@ def test_a_version_5_record_upgrades_with_null_windows_and_interval():
     assert upgraded["pruning"]["throughput_vs_dense"] == 0.9  # kept as stored
     assert upgraded["pruning"]["throughput_vs_dense_ci"] is None and upgraded["pruning"]["throughput_vs_dense_windows"] is None
     TrialRecord.model_validate(upgraded)
+
+
+def test_an_epoch_too_short_for_eight_windows_of_two_steps_gets_none():
+    """A sync every step or two would be the measurement (the largest-batch search's probes, short
+    synthetic epochs): such a trial keeps its epoch figures only."""
+    from types import SimpleNamespace
+
+    from benchharness.worker.timing import NO_WINDOWS
+    from benchharness.worker.trial import step_windows_of
+
+    fake_tf = SimpleNamespace(test=SimpleNamespace(experimental=SimpleNamespace(sync_devices=lambda: None)))
+    params = {"epochs": 2, "samples_per_epoch": None, "steps_per_execution": 1}
+    assert step_windows_of(fake_tf, params, 15, 32) is NO_WINDOWS
+    assert step_windows_of(fake_tf, params, 16, 32) is not NO_WINDOWS
+    assert step_windows_of(fake_tf, params | {"epochs": "auto"}, 1000, 32) is NO_WINDOWS

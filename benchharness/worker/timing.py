@@ -87,12 +87,12 @@ def make_epoch_timer(keras, events: EventLog, samples_of, paused=lambda: 0.0, wi
             self._paused_at_start = self._paused_at_step = paused()
 
         def on_train_batch_end(self, batch, logs=None):
-            # With steps_per_execution N Keras calls this once per N steps, ``batch`` being the
-            # last step's index: each step of the execution gets its mean time.
+            # With steps_per_execution N, once per N steps (``batch``: the last step's index): each
+            # step gets the mean. A window's sync first: its wait counts in the step ending the window.
+            windows.after(batch + 1, paused(), logs)
             now, done, off = time.perf_counter(), batch + 1 - self._steps, paused()
             self._step_ms.extend([(now - self._last - (off - self._paused_at_step)) * 1000.0 / done] * done)
             self._steps, self._last, self._paused_at_step = batch + 1, now, off
-            windows.after(batch + 1, off, logs)
 
         def on_epoch_end(self, epoch, logs=None):
             self._previous_end, logs = time.perf_counter(), logs or {}

@@ -18,8 +18,8 @@ from benchharness.worker.device import (configure_devices, configure_keras, desc
                                         tensorflow_environment, tensorflow_peak_mb)
 from benchharness.worker.distribute import place
 from benchharness.worker.events import EventLog
-from benchharness.worker.measure import (AUTO_WARMUP_STEPS, make_adaptive_stop, make_stop_rule, steps_per_step_window,
-                                         window_steps)
+from benchharness.worker.measure import (AUTO_WARMUP_STEPS, MIN_STEP_WINDOWS, MIN_STEPS_PER_WINDOW, make_adaptive_stop,
+                                         make_stop_rule, steps_per_step_window, window_steps)
 from benchharness.worker.model import build_model, compile_model, evaluate, output_activation
 from benchharness.worker.pruning import finish_pruning, prepare_pruning, train_dense_first, update_step_callback
 from benchharness.worker.summaries import make_summary_recorder, write_summaries
@@ -120,6 +120,8 @@ def step_windows_of(tf, params: dict, full_steps: int, batch: int) -> StepWindow
     whose epochs are already windows sized to the step time."""
     if params["epochs"] == "auto" or params.get("samples_per_epoch") == "auto":
         return NO_WINDOWS
+    if full_steps < MIN_STEP_WINDOWS * MIN_STEPS_PER_WINDOW:
+        return NO_WINDOWS  # too short for 8 windows of 2 steps: a sync every step or two would be the measurement
     per_execution = params.get("steps_per_execution") or 1
     return StepWindows(lambda warmup_step_ms: steps_per_step_window(warmup_step_ms, full_steps, per_execution),
                        full_steps, batch, device_sync(tf))
