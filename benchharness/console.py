@@ -110,7 +110,10 @@ def print_answers(records: list[dict], info: dict | None = None) -> None:
 
     overlaps = overlapping_trials(records)
     run = SimpleNamespace(name="run", info=info or {}, records=records)
-    found = ask([run], [recommend(curve, overlaps=overlaps) for curve in curve_groups(records)])
+    from benchharness.analyze_tta import tta_groups
+
+    found = ask([run], [recommend(curve, overlaps=overlaps) for curve in curve_groups(records)],
+                has_tta=bool(tta_groups(records)))
     for rec in found.batch:
         out.print(f"[bold]{'Decided' if rec.decided else 'Undecided'}:[/] ", end="")
         say(out, rec.headline)

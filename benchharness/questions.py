@@ -138,6 +138,7 @@ class PruningAnswer:
     chosen: SparsityPoint | None = None
     decided: bool = False  # the chosen point's loss interval is within the tolerance, the next one's beyond it
     missing: list[tuple[float, str]] = field(default_factory=list)  # sparsities with no ok trial, and why
+    note: str | None = None  # what qualifies the comparison (a dense trial measured with epochs: auto)
     headline: str = ""
     flags: list[str] = field(default_factory=list)
 
@@ -212,17 +213,15 @@ def _pair(value) -> tuple[float, float] | None:
     return (value[0], value[1]) if value else None
 
 
-def pruning_answers(records: list[dict], tolerance: float = ACCURACY_TOLERANCE) -> list[PruningAnswer]:
-    """One trade-off per group of trials alike but for sparsity (and ``epochs``: a pruned trial runs
-    fixed epochs while its dense peer may measure with ``epochs: auto``) that holds an ok dense
-    trial and an ok pruned one: the largest sparsity whose accuracy stays within ``tolerance`` of
-    dense, with its size and speed ratios; sparsities with no ok trial are named with their status.
-    ``records``: one run's."""
+def pruning_answers(records: list[dict], tolerance: float = ACCURACY_TOLERANCE, prefix: str = "") -> list[PruningAnswer]:
+    """One trade-off per group of trials alike but for sparsity (``pruning_groups``) that holds an
+    ok dense trial and an ok pruned one: the largest sparsity whose accuracy stays within
+    ``tolerance`` of dense, with its size and speed ratios; sparsities with no ok trial are named
+    with their status. ``records``: one run's; ``prefix`` goes before each label (the run's name)."""
     from benchharness.analyze import overlapping_trials
 
     overlaps, out = overlapping_trials(records), []
-    planned = [r for r in records if r.get("role", "trial") == "trial" and not r.get("tta")]
-    for group in _groups(planned, "sparsity", "epochs"):
+    for group, note in pruning_groups(records):
         by_sparsity: dict[float, list[dict]] = {}
         for r in _ok_trials(group):
             by_sparsity.setdefault(float(r["params"].get("sparsity") or 0.0), []).append(r)
@@ -230,22 +229,42 @@ def pruning_answers(records: list[dict], tolerance: float = ACCURACY_TOLERANCE) 
             continue
         dense = sparsity_point(0.0, by_sparsity.pop(0.0))
         pruned = [_with_dense(sparsity_point(sp, rs), dense, records) for sp, rs in sorted(by_sparsity.items())]
-        answer = PruningAnswer(_pruning_label(group), dense, pruned, tolerance, missing=_missing(group, by_sparsity))
-        answer.chosen, answer.decided = _largest_within(dense, pruned, tolerance)
+        answer = PruningAnswer(prefix + _pruning_label(group), dense, pruned, tolerance,
+                               missing=_missing(group, by_sparsity), note=note)
+        answer.chosen, answer.decided = _largest_within(answer)
         answer.headline = _pruning_headline(answer)
         answer.flags = trust_flags(_ok_trials(group), overlaps)
         out.append(answer)
     return out
 
 
+def pruning_groups(records: list[dict]) -> list[tuple[list[dict], str | None]]:
+    """The planned trials (no probe, none trained to a target) split into groups alike but for
+    sparsity, each pruned ``epochs`` value its own group. The plan gives pruned trials fixed epochs
+    and may leave their dense peer on ``epochs: auto``: such a dense trial joins each group that
+    has no dense trial of its own, with a note that it trained for another number of epochs."""
+    planned = [r for r in records if r.get("role", "trial") == "trial" and not r.get("tta")]
+    out = []
+    for group in _groups(planned, "sparsity", "epochs"):
+        dense = [r for r in group if not r["params"].get("sparsity")]
+        by_epochs: dict[str, list[dict]] = {}
+        for r in (r for r in group if r["params"].get("sparsity")):
+            by_epochs.setdefault(str(r["params"].get("epochs")), []).append(r)
+        for epochs, pruned in by_epochs.items():
+            own = [r for r in dense if str(r["params"].get("epochs")) == epochs]
+            auto = [r for r in dense if r["params"].get("epochs") == "auto"]
+            note = None if own or not auto else (
+                f"the dense trial measured with epochs: auto and trained its own number of epochs, the pruned ones "
+                f"{epochs}: the accuracy loss compares unequal training, and the speed ratio sets whole epochs "
+                "against windows of steps")
+            out.append((own + pruned if own else auto + pruned, note))
+    return out
+
+
 def _missing(group: list[dict], measured: dict) -> list[tuple[float, str]]:
     """The pruned sparsities of ``group`` with no ok trial, each with its trials' statuses."""
-    statuses: dict[float, set[str]] = {}
-    for r in group:
-        sparsity = float(r["params"].get("sparsity") or 0.0)
-        if sparsity and sparsity not in measured and r["status"] != "ok":
-            statuses.setdefault(sparsity, set()).add(r["status"])
-    return [(sp, ", ".join(sorted(found))) for sp, found in sorted(statuses.items())]
+    pruned = [r for r in group if r["params"].get("sparsity")]
+    return sorted((float(sp), status) for sp, status in _statuses_of_missing(pruned, "sparsity", set(measured)))
 
 
 def _pruning_label(group: list[dict]) -> str:
@@ -253,45 +272,52 @@ def _pruning_label(group: list[dict]) -> str:
     return f"{p['model']} on {p['dataset']}, batch {p['batch_size']}"
 
 
-def _largest_within(dense: SparsityPoint, pruned: list[SparsityPoint],
-                    tolerance: float) -> tuple[SparsityPoint | None, bool]:
-    """The largest sparsity whose accuracy loss is within ``tolerance`` by the point estimates, and
-    whether that is decided: its loss's interval lies within the tolerance and the next sparsity's
-    beyond it (or it is the largest tried)."""
-    kept = [p for p in pruned if p.loss is not None and p.loss <= tolerance]
+def _largest_within(a: PruningAnswer) -> tuple[SparsityPoint | None, bool]:
+    """The largest sparsity whose accuracy loss is within the tolerance by the point estimates, and
+    whether that is decided: its loss's interval lies within the tolerance, the next sparsity's
+    beyond it (a larger one that did not complete leaves it open), no smaller one lost more than the
+    tolerance, and the dense trial trained as long (no ``note``)."""
+    kept = [p for p in a.pruned if p.loss is not None and p.loss <= a.tolerance]
     if not kept:
         return None, False
     chosen = kept[-1]
-    larger = [p for p in pruned if p.sparsity > chosen.sparsity and p.loss is not None]
-    inside = chosen.loss_ci is not None and chosen.loss_ci[1] <= tolerance
-    beyond = not larger or (larger[0].loss_ci is not None and larger[0].loss_ci[0] > tolerance)
-    return chosen, inside and beyond
+    larger = [p for p in a.pruned if p.sparsity > chosen.sparsity and p.loss is not None]
+    inside = chosen.loss_ci is not None and chosen.loss_ci[1] <= a.tolerance
+    beyond = (larger[0].loss_ci is not None and larger[0].loss_ci[0] > a.tolerance) if larger else True
+    untried = any(sp > chosen.sparsity for sp, _ in a.missing)
+    return chosen, inside and beyond and not untried and not _lost_below(a, chosen) and a.note is None
+
+
+def _lost_below(a: PruningAnswer, chosen: SparsityPoint) -> list[SparsityPoint]:
+    """Smaller sparsities than ``chosen`` that lost more than the tolerance (losses need not grow)."""
+    return [p for p in a.pruned if p.sparsity < chosen.sparsity and p.loss is not None and p.loss > a.tolerance]
 
 
 def _pruning_headline(a: PruningAnswer) -> str:
     dense, tol = a.dense, _points(a.tolerance)
-    if dense.accuracy is None:
-        text = (f"{a.label}: no test accuracy was measured, so no sparsity can be said to keep it; "
-                + "; ".join(f"sparsity {p.sparsity:g}: {p.speed}" for p in a.pruned))
+    if dense.accuracy is None or all(p.accuracy is None for p in a.pruned):
+        text = (f"{a.label}: no test accuracy was measured for {'dense' if dense.accuracy is None else 'any pruned trial'}"
+                ", so no sparsity can be said to keep it; " + "; ".join(f"sparsity {p.sparsity:g}: {p.speed}"
+                                                                       for p in a.pruned))
     elif a.chosen is None:
-        worst = a.pruned[0]
+        lightest = next(p for p in a.pruned if p.accuracy is not None)
         text = (f"{a.label}: no sparsity tried keeps test accuracy within {tol} of dense ({dense.accuracy:.4f}): "
-                f"the lightest, {worst.sparsity:g}, reaches {_accuracy(worst)}; try a lower sparsity or a longer "
-                "pruning schedule")
+                f"the lightest, {lightest.sparsity:g}, reaches {_accuracy(lightest)}; try a lower sparsity or a "
+                "longer pruning schedule")
     else:
         text = _chosen_text(a)
     for sparsity, status in a.missing:
         text += f"; sparsity {sparsity:g} did not complete ({status})"
-    return text + "."
+    return text + (f"; note: {a.note}" if a.note else "") + "."
 
 
 def _chosen_text(a: PruningAnswer) -> str:
     c, dense, tol = a.chosen, a.dense, _points(a.tolerance)
+    seeds = "" if min(len(c.records), len(dense.records)) >= 2 else "; one seed each, so run-to-run spread is not in it"
+    state = (f"decided over the test samples: the loss, {_loss_text(c)}, lies within {tol}{seeds}" if a.decided
+             else f"by the point estimates, not decided: the loss is {_loss_text(c)}")
     text = (f"{a.label}: sparsity {c.sparsity:g} is the largest that keeps test accuracy within {tol} of dense "
-            f"({_accuracy(c)} against {_accuracy(dense)}; "
-            + (f"decided: the loss's 95 % interval, {_loss_span(c)}, lies within {tol} and the next sparsity's beyond it"
-               if a.decided else f"by the point estimates, not decided: the loss's 95 % interval is {_loss_span(c)}")
-            + ")")
+            f"({_accuracy(c)} against {_accuracy(dense)}; {state})")
     if c.size_ratio:
         text += f"; zipped it is {c.size_ratio:.1f}x smaller"
         text += f" ({c.quant_ratio:.1f}x as a quantized TFLite model)" if c.quant_ratio else ""
@@ -299,13 +325,21 @@ def _chosen_text(a: PruningAnswer) -> str:
     beyond = [p for p in a.pruned if p.sparsity > c.sparsity and p.loss is not None]
     if beyond:
         text += "; beyond it " + ", ".join(f"{p.sparsity:g} loses {p.loss * 100:.1f} points" for p in beyond)
+    below = _lost_below(a, c)
+    if below:
+        text += "; yet " + ", ".join(f"{p.sparsity:g} lost {p.loss * 100:.1f} points" for p in below)
     return text
+
+
+def _loss_text(point: SparsityPoint) -> str:
+    """"0.3 points (95 % -0.6 to +1.3)": the loss and its interval, in the same sign (a loss > 0)."""
+    return f"{point.loss * 100:.1f} points (95 % {_loss_span(point)})"
 
 
 def _loss_span(point: SparsityPoint) -> str:
     if point.loss_ci is None:
-        return "unknown (no test sample count)"
-    return f"{point.loss_ci[0] * 100:+.1f} to {point.loss_ci[1] * 100:+.1f} points"
+        return "unknown: no test sample count"
+    return f"{point.loss_ci[0] * 100:+.1f} to {point.loss_ci[1] * 100:+.1f}"
 
 
 def _points(tolerance: float) -> str:
@@ -351,14 +385,15 @@ class ModelComparison:
     flags: list[str] = field(default_factory=list)
 
 
-def model_comparisons(records: list[dict]) -> list[ModelComparison]:
+def model_comparisons(records: list[dict], prefix: str = "") -> list[ModelComparison]:
     """Side by side, per group of trials alike but for model and batch size that holds two or more
     models: each model at the largest batch every model ran (else each at its best)."""
     from benchharness.analyze import overlapping_trials
 
     overlaps, out = overlapping_trials(records), []
-    for group in _groups(_ok_trials(records), "model", "batch_size"):
-        by_model: dict[str, list[dict]] = {}
+    planned = [r for r in records if r.get("role", "trial") == "trial" and not r.get("tta")]
+    for every in _groups(planned, "model", "batch_size"):
+        group, by_model = _ok_trials(every), {}
         for r in group:
             by_model.setdefault(r["params"]["model"], []).append(r)
         if len(by_model) < 2:
@@ -366,11 +401,23 @@ def model_comparisons(records: list[dict]) -> list[ModelComparison]:
         common = set.intersection(*({r["params"]["batch_size"] for r in rs} for rs in by_model.values()))
         batch = max(common) if common else None
         rows = [_model_row(model, rs, batch) for model, rs in by_model.items()]
-        comparison = ModelComparison(f"Models on {group[0]['params']['dataset']}", batch, rows,
+        comparison = ModelComparison(f"{prefix}Models on {group[0]['params']['dataset']}", batch, rows,
                                      flags=trust_flags(group, overlaps))
         comparison.headline, comparison.fastest_decided = _models_headline(comparison, group)
+        comparison.headline += "".join(f" {model} did not complete ({status})." for model, status
+                                       in _statuses_of_missing(every, "model", set(by_model)))
         out.append(comparison)
     return out
+
+
+def _statuses_of_missing(group: list[dict], key: str, measured: set) -> list[tuple[object, str]]:
+    """The values of ``key`` in ``group`` with no ok trial, each with its trials' statuses."""
+    statuses: dict = {}
+    for r in group:
+        value = r["params"].get(key)
+        if value not in measured and r["status"] != "ok":
+            statuses.setdefault(value, set()).add(r["status"])
+    return [(value, ", ".join(sorted(found))) for value, found in statuses.items()]
 
 
 def _model_row(model: str, records: list[dict], batch: int | None) -> ModelRow:
@@ -455,7 +502,7 @@ def _most_accurate(rows: list[ModelRow], group: list[dict]) -> str:
         state = f"decided: its 95 % interval clears {second.model}'s"
     else:
         state = f"undecided: its interval overlaps {second.model}'s ({second.accuracy:.4f})"
-    return f"Most accurate: {best.model} ({best.accuracy:.4f} after the same epochs; {state})."
+    return f"Most accurate: {best.model} ({best.accuracy:.4f}; {state})."
 
 
 # -- runtime options ------------------------------------------------------------------------------
@@ -483,11 +530,21 @@ def _with_options(runs) -> list[dict]:
     out = []
     for run in runs:
         runtime = ((run.info.get("scenario") or {}).get("resolved") or {}).get("runtime") or {}
+        # Everything else run-wide must match too: another host, GPU model or strategy is no option's doing.
+        setting = {f"runtime.{k}": str(v) for k, v in runtime.items() if k not in RUNTIME_OPTIONS} | _machine(run.info)
         for r in _ok_trials(run.records):
             options = {k: bool(runtime.get(k, False)) for k in RUNTIME_OPTIONS}
-            params = {k: v for k, v in defaults.items() if r["params"].get(k) is None} | r["params"] | options
-            out.append(r | {"params": params, "run_name": run.name})
+            params = r["params"] | {k: v for k, v in defaults.items() if r["params"].get(k) is None}
+            out.append(r | {"params": params | options | setting, "run_name": run.name})
     return out
+
+
+def _machine(info: dict) -> dict:
+    """The host and GPU model a run measured on, as grouping keys."""
+    environment = info.get("environment") or {}
+    gpus = environment.get("gpus") or []
+    return {"host": str(environment.get("host")),
+            "gpu": ", ".join(sorted({str(g.get("name")) for g in gpus if isinstance(g, dict)}))}
 
 
 def option_effects(runs) -> list[OptionEffect]:
@@ -548,19 +605,19 @@ def ask(runs, recommendations: list, tolerance: float = ACCURACY_TOLERANCE, has_
     which those with two or more batch sizes answer the batch question; ``tolerance`` the accuracy
     tolerance of the pruning answer; ``has_tta``: time to accuracy answers the batch question its way."""
     q = Questions([rec for rec in recommendations if len(rec.points) >= 2], [], [], option_effects(runs), [])
-    for run in runs:  # a run's trials are compared with each other only: another run is another setting
-        q.pruning += _labelled(pruning_answers(run.records, tolerance), run, len(runs))
-        q.models += _labelled(model_comparisons(run.records), run, len(runs))
+    for run, name in zip(runs, run_names(runs)):  # a run's trials are compared with each other only
+        prefix = f"{name}: " if len(runs) > 1 else ""
+        q.pruning += pruning_answers(run.records, tolerance, prefix)
+        q.models += model_comparisons(run.records, prefix)
     q.declined = _declined(q, runs, has_tta)
     return q
 
 
-def _labelled(answers: list, run, runs: int) -> list:
-    """``answers`` with the run's name before their label when a report holds several runs."""
-    if runs > 1:
-        for answer in answers:
-            answer.label = f"{run.name}: {answer.label}"
-    return answers
+def run_names(runs) -> list[str]:
+    """Each run's name (its directory's), numbered where two runs share one."""
+    names = [run.name for run in runs]
+    return [f"{name} ({names[:i].count(name) + 1})" if names.count(name) > 1 else name
+            for i, name in enumerate(names)]
 
 
 def _declined(q: Questions, runs, has_tta: bool) -> list[Declined]:
@@ -574,10 +631,7 @@ def _declined(q: Questions, runs, has_tta: bool) -> list[Declined]:
         out.append(Declined("batch_size", TITLES["batch_size"], why,
                             "sweep batch_size, e.g. [32, 64, 128, 256] (scenarios/batch_sweep.yaml)"))
     if not q.pruning:
-        pruned = any(r["params"].get("sparsity") for r in trials)
-        out.append(Declined("sparsity", TITLES["sparsity"],
-                            "no ok dense trial (sparsity 0) alike to compare with" if pruned
-                            else "no throughput trial was pruned",
+        out.append(Declined("sparsity", TITLES["sparsity"], _why_no_pruning(runs),
                             "sweep sparsity, e.g. [0.0, 0.5, 0.8], with prune_after_dense_epochs "
                             "(scenarios/pruning_sweep.yaml)"))
     if not q.models:
@@ -595,6 +649,17 @@ def _declined(q: Questions, runs, has_tta: bool) -> list[Declined]:
                             "scenario again with runtime.mixed_precision (or xla) true and report both run "
                             "directories together"))
     return out
+
+
+def _why_no_pruning(runs) -> str:
+    planned = [r for run in runs for r in run.records if r.get("role", "trial") == "trial" and not r.get("tta")]
+    pruned = [r for r in planned if r["params"].get("sparsity")]
+    if not pruned:
+        return "no throughput trial was pruned"
+    if not any(r["status"] == "ok" for r in pruned):
+        return "no pruned trial completed (" + ", ".join(sorted({f"{r['params']['sparsity']:g}: {r['status']}"
+                                                                 for r in pruned})) + ")"
+    return "no ok dense trial (sparsity 0) alike to compare with"
 
 
 def questions_json(q: Questions) -> dict:
@@ -672,15 +737,15 @@ def _batch_line(rec) -> str:
 
 
 def _pruning_line(a: PruningAnswer) -> str:
-    if a.dense.accuracy is None:
-        return f"{a.label}: no test accuracy was measured, so no sparsity can be said to keep it"
+    if a.dense.accuracy is None or all(p.accuracy is None for p in a.pruned):
+        return f"{a.label}: test accuracy was not measured on both sides, so no sparsity can be said to keep it"
     if a.chosen is None:
         return f"{a.label}: no sparsity tried keeps test accuracy within {_points(a.tolerance)} of dense"
     c = a.chosen
     size = f", {c.size_ratio:.1f}x smaller zipped" if c.size_ratio else ""
     state = "" if a.decided else " by the point estimates"
     return (f"{a.label}: sparsity {c.sparsity:g} keeps test accuracy within {_points(a.tolerance)} of dense{state} "
-            f"({-c.loss * 100:+.1f} points, 95 % {_loss_span(c)}){size}; speed: {c.speed}")
+            f"(loses {_loss_text(c)}){size}; speed: {c.speed}")
 
 
 def _models_line(c: ModelComparison) -> str:

@@ -543,9 +543,9 @@ def ratio_words(ratio: float, interval: tuple[float, float] | list[float] | None
     with a ``caveat`` (a reason the interval cannot be trusted to separate, e.g. one side ran on a
     busy machine) no difference is claimed either, and the caveat says why.
 
-    ``one_process_a_side``: the interval is over the windows of one process on each side, so a
-    separation holds for that pair of processes only: the spread between processes of the same
-    trial (8-15 % on a shared 2-core CPU, docs/compare-check.md) is not in it, and the words say so."""
+    ``one_process_a_side``: a side's interval is over the windows of one process, so a separation
+    holds for these processes only: the spread between processes of the same trial (8-15 % on a
+    shared 2-core CPU, docs/compare-check.md) is not in it, and the words say so."""
     if interval is None:
         return f"{ratio:.2f}x {what} ({missing}, so no difference can be claimed)"
     low, high = interval
@@ -556,10 +556,11 @@ def ratio_words(ratio: float, interval: tuple[float, float] | list[float] | None
     if caveat:
         return f"{ratio:.{digits}f}x {what} ({span}), not claimed as a difference: {caveat}"
     side = "higher" if low > 1.0 else "lower"
+    change = f"{abs(ratio - 1):.1%}" if abs(ratio - 1) < 0.1 else f"{abs(ratio - 1):.0%}"
     if one_process_a_side:
-        return (f"{ratio:.{digits}f}x {what}, {abs(ratio - 1):.0%} {side} in this pair of processes ({span} over "
-                "their windows; one process a side does not show the spread between processes: repeats would)")
-    return f"{ratio:.{digits}f}x {what}, {abs(ratio - 1):.0%} {side} ({span})"
+        return (f"{ratio:.{digits}f}x {what}, {change} {side} in these processes ({span}; a side measured in one "
+                "process does not show the spread between processes: repeats would)")
+    return f"{ratio:.{digits}f}x {what}, {change} {side} ({span})"
 
 
 def _ratio_digits(low: float, high: float) -> int:

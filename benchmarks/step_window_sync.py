@@ -44,8 +44,8 @@ def steady_epochs(setup: Setup, epochs: int, windowed: bool) -> tuple[list[float
     model = build_model(keras, params)
     compile_model(keras, model, params, {})
     batches = make_dataset(tf, x, y, params["batch_size"], params["seed"])
-    steps = batches.steps_per_epoch
-    windows = (StepWindows(lambda ms: steps_per_step_window(ms, steps), steps, params["batch_size"], device_sync(tf))
+    steps, whole = batches.steps_per_epoch, len(x) // params["batch_size"]  # whole batches, as a trial counts them
+    windows = (StepWindows(lambda ms: steps_per_step_window(ms, whole), whole, params["batch_size"], device_sync(tf))
                if windowed else NO_WINDOWS)
     made = []
     timer = make_epoch_timer(keras, _Events(), lambda n: len(x), windows=windows)

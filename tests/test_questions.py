@@ -123,7 +123,7 @@ def pruning_record(tid: str, sparsity: float, sps: list[float], accuracy: float,
 
 @pytest.mark.parametrize("pruned_speed, words", [
     (1.0, "no measurable difference in throughput"),  # same speed: the intervals overlap 1
-    (0.8, "% lower in this pair of processes (95 % interval 0.7"),  # the windows separate: about 0.8x
+    (0.8, "% lower in these processes (95 % interval 0.7"),  # the windows separate: about 0.8x
 ])
 def test_the_pruning_answer_words_follow_the_intervals_of_synthetic_windows(pruned_speed, words):
     import numpy as np
@@ -244,7 +244,7 @@ def test_every_pruned_record_of_the_shipped_sweep_carries_an_interval_and_the_re
     assert all(min(r["pruning"]["throughput_vs_dense_windows"]) >= 8 for r in pruned)
     html = render([V6], tmp_path / "v6.html").read_text()
     table = html.split('<table class="pruning-answer">')[1].split("</table>")[0]
-    assert table.count("lower in this pair of processes") == 3  # each interval lies below 1 here
+    assert table.count("lower in these processes") == 3  # each interval lies below 1 here
     run = tmp_path / "overlapping"
     shutil.copytree(V6, run)
     records[1]["pruning"] |= {"throughput_vs_dense": 0.99, "throughput_vs_dense_ci": [0.95, 1.03]}
@@ -312,7 +312,8 @@ def test_pruning_without_accuracy_or_with_a_failed_sparsity_says_so():
     for r in (dense, pruned):
         r["eval"] = None
     (answer,) = q.pruning_answers([dense, pruned])
-    assert q._pruning_line(answer).endswith("no test accuracy was measured, so no sparsity can be said to keep it")
+    assert q._pruning_line(answer).endswith("test accuracy was not measured on both sides, so no sparsity can be said "
+                                            "to keep it")
 
 
 def test_keeping_accuracy_is_decided_only_when_the_loss_interval_lies_within_the_tolerance():
@@ -321,11 +322,12 @@ def test_keeping_accuracy_is_decided_only_when_the_loss_interval_lies_within_the
     far = pruning_record("x", 0.9, [990.0, 995.0], 0.70, [1000.0, 1001.0])  # loses 20 points
     (answer,) = q.pruning_answers([dense, close, far])
     assert answer.chosen.sparsity == 0.5 and not answer.decided
-    assert "by the point estimates, not decided: the loss's 95 % interval is -0.5 to +1.1 points" in answer.headline
+    assert "by the point estimates, not decided: the loss is 0.3 points (95 % -0.5 to +1.1)" in answer.headline
     for r in (dense, close, far):
         r["eval"]["samples"] = 200_000  # a test set large enough to settle it
     (answer,) = q.pruning_answers([dense, close, far])
-    assert answer.decided and "decided: the loss's 95 % interval, +0.1 to +0.5 points, lies within" in answer.headline
+    assert answer.decided and "decided over the test samples: the loss, 0.3 points (95 % +0.1 to +0.5), lies within " \
+        "1.0 point; one seed each, so run-to-run spread is not in it" in answer.headline
 
 
 def test_a_runtime_option_missing_from_older_records_counts_as_its_default():
@@ -333,3 +335,61 @@ def test_a_runtime_option_missing_from_older_records_counts_as_its_default():
     new = throughput_record("n", "m", 32, 140.0, steps_per_execution=4)
     (effect,) = q.option_effects([FakeRun([old, new])])
     assert (effect.base, effect.value) == (1, 4) and effect.decided
+
+
+# -- the second review's cases ------------------------------------------------------------------------
+
+
+def test_the_digest_gives_the_loss_and_its_interval_in_one_sign_and_the_box_follows_decided(tmp_path):
+    html = render([V6], tmp_path / "v6.html").read_text()
+    digest = html.split('<div class="digest">')[1].split("</div>")[0]
+    assert "by the point estimates (loses 0.3 points (95 % -0.6 to +1.3))" in digest
+    assert '<div class="answer pruning undecided">' in html
+
+
+def test_two_runs_of_one_name_are_told_apart_in_every_headline():
+    found = q.ask(load_runs([GOLDEN / "pruning_run", V6]), [])
+    assert [a.headline.split(":")[0] for a in found.pruning] == ["pruning_run (1)", "pruning_run (2)"]
+
+
+def test_a_larger_sparsity_that_did_not_complete_leaves_the_answer_open():
+    big = 200_000
+    records = [pruning_record("d", 0.0, [1000.0, 1001.0], 0.90), pruning_record("p", 0.5, [990.0, 995.0], 0.897,
+                                                                                [1000.0, 1001.0])]
+    failed = pruning_record("f", 0.9, [1.0, 1.0], 0.0, [1000.0, 1001.0]) | {"status": "oom"}
+    for r in records:
+        r["eval"]["samples"] = big
+    (answer,) = q.pruning_answers(records)
+    assert answer.decided
+    (answer,) = q.pruning_answers(records + [failed])
+    assert not answer.decided and answer.headline.endswith("; sparsity 0.9 did not complete (oom).")
+
+
+def test_pruned_epochs_are_groups_of_their_own_and_a_dense_trial_on_auto_is_noted():
+    def record(tid, sparsity, epochs, accuracy=0.88):
+        r = pruning_record(tid, sparsity, [1000.0, 1001.0], accuracy, [1000.0, 1001.0] if sparsity else None)
+        r["params"]["epochs"] = epochs
+        return r
+
+    two = q.pruning_answers([record("d2", 0.0, 2), record("d4", 0.0, 4), record("p2", 0.5, 2), record("p4", 0.5, 4)])
+    assert [len(a.dense.records) for a in two] == [1, 1]
+    (auto,) = q.pruning_answers([record("d", 0.0, "auto"), record("p", 0.5, 3)])
+    assert auto.note.startswith("the dense trial measured with epochs: auto") and not auto.decided
+
+
+def test_runtime_options_compare_runs_only_on_the_same_host_and_settings():
+    quiet = FakeRun([throughput_record("a", "m", 32, 100.0)],
+                    {"scenario": {"resolved": {"runtime": {}}}, "environment": {"host": "a"}})
+    other = FakeRun([throughput_record("b", "m", 32, 180.0)],
+                    {"scenario": {"resolved": {"runtime": {"xla": True}}}, "environment": {"host": "b"}}, "other")
+    assert q.option_effects([quiet, other]) == []
+    found = q.ask([quiet, other], [])
+    assert "xla varied, but no two ok trials alike in everything else differ in it alone" in \
+        next(d.why for d in found.declined if d.key == "options")
+
+
+def test_an_explicit_null_option_is_its_default():
+    old = throughput_record("o", "m", 32, 100.0, steps_per_execution=None)
+    new = throughput_record("n", "m", 32, 140.0, steps_per_execution=4)
+    (effect,) = q.option_effects([FakeRun([old, new])])
+    assert (effect.base, effect.value) == (1, 4)

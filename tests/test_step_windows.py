@@ -143,10 +143,10 @@ def test_windows_that_separate_read_slower_or_faster():
     slower = ratio_over_windows(windows_around(800.0, seed=2), dense)
     assert slower["throughput_vs_dense"] == pytest.approx(0.8, rel=0.03)
     assert slower["throughput_vs_dense_ci"][1] < 1.0 and slower["throughput_vs_dense_windows"] == [16, 16]
-    assert speed_vs_dense_words(slower).startswith("0.8") and "% lower in this pair of processes (95 % interval" in speed_vs_dense_words(slower)
+    assert speed_vs_dense_words(slower).startswith("0.8") and "% lower in these processes (95 % interval" in speed_vs_dense_words(slower)
     faster = ratio_over_windows(windows_around(1150.0, seed=3), dense)
     assert faster["throughput_vs_dense_ci"][0] > 1.0 and speed_vs_dense_words(faster).startswith("1.1")
-    assert "% higher in this pair of processes (95 % interval" in speed_vs_dense_words(faster)
+    assert "% higher in these processes (95 % interval" in speed_vs_dense_words(faster)
 
 
 def test_windows_that_do_not_separate_read_no_measurable_difference():
@@ -182,7 +182,7 @@ def test_no_interval_below_two_window_figures_a_side():
 
 def test_an_interval_just_off_one_does_not_print_as_one():
     words = speed_vs_dense_words({"throughput_vs_dense": 0.99, "throughput_vs_dense_ci": [0.985, 0.998]})
-    assert words.startswith("0.990x throughput, 1% lower in this pair of processes (95 % interval 0.985-0.998 over")
+    assert words.startswith("0.990x throughput, 1.0% lower in these processes (95 % interval 0.985-0.998; a side")
 
 
 def test_window_figures_are_the_step_windows_else_the_epoch_windows():
