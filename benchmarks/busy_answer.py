@@ -45,9 +45,10 @@ def run_once(scenario: Path, out: Path) -> Path:
 
 
 def answers(run_dir: Path) -> list[dict]:
+    """Each curve's batch answer (``report --format json``'s ``batch_size``)."""
     out = subprocess.run([sys.executable, "-m", "benchharness", "report", str(run_dir), "--format", "json"],
                          capture_output=True, text=True, check=True, cwd=REPO).stdout
-    return json.loads(out)
+    return json.loads(out)["batch_size"]
 
 
 def busy_trials(run_dir: Path) -> int:
