@@ -332,8 +332,8 @@ def _chosen_text(a: PruningAnswer) -> str:
 
 
 def _loss_text(point: SparsityPoint) -> str:
-    """"0.3 points (95 % -0.6 to +1.3)": the loss and its interval, in the same sign (a loss > 0)."""
-    return f"{point.loss * 100:.1f} points (95 % {_loss_span(point)})"
+    """"0.3 points, 95 % -0.6 to +1.3": the loss and its interval, in the same sign (a loss > 0)."""
+    return f"{point.loss * 100:.1f} points, 95 % {_loss_span(point)}"
 
 
 def _loss_span(point: SparsityPoint) -> str:

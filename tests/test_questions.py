@@ -322,11 +322,11 @@ def test_keeping_accuracy_is_decided_only_when_the_loss_interval_lies_within_the
     far = pruning_record("x", 0.9, [990.0, 995.0], 0.70, [1000.0, 1001.0])  # loses 20 points
     (answer,) = q.pruning_answers([dense, close, far])
     assert answer.chosen.sparsity == 0.5 and not answer.decided
-    assert "by the point estimates, not decided: the loss is 0.3 points (95 % -0.5 to +1.1)" in answer.headline
+    assert "by the point estimates, not decided: the loss is 0.3 points, 95 % -0.5 to +1.1" in answer.headline
     for r in (dense, close, far):
         r["eval"]["samples"] = 200_000  # a test set large enough to settle it
     (answer,) = q.pruning_answers([dense, close, far])
-    assert answer.decided and "decided over the test samples: the loss, 0.3 points (95 % +0.1 to +0.5), lies within " \
+    assert answer.decided and "decided over the test samples: the loss, 0.3 points, 95 % +0.1 to +0.5, lies within " \
         "1.0 point; one seed each, so run-to-run spread is not in it" in answer.headline
 
 
@@ -343,7 +343,7 @@ def test_a_runtime_option_missing_from_older_records_counts_as_its_default():
 def test_the_digest_gives_the_loss_and_its_interval_in_one_sign_and_the_box_follows_decided(tmp_path):
     html = render([V6], tmp_path / "v6.html").read_text()
     digest = html.split('<div class="digest">')[1].split("</div>")[0]
-    assert "by the point estimates (loses 0.3 points (95 % -0.6 to +1.3))" in digest
+    assert "by the point estimates (loses 0.3 points, 95 % -0.6 to +1.3)" in digest
     assert '<div class="answer pruning undecided">' in html
 
 
