@@ -128,14 +128,18 @@ def fit_overhead(args) -> float:
     return summary["ratio"]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def fit_arguments(doc: str) -> argparse.Namespace:
+    """The side-by-side fit benchmarks' arguments: batch size, samples, epochs per fit, rounds."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--samples", type=int, default=12000)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=6)
-    args = parser.parse_args()
-    fit_overhead(args)
+    return parser.parse_args()
+
+
+def main() -> None:
+    fit_overhead(fit_arguments(__doc__))
 
 
 if __name__ == "__main__":

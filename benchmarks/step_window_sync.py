@@ -13,7 +13,6 @@ Usage: python benchmarks/step_window_sync.py [--batch-size 128] [--samples 12000
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from overhead import Setup, prepare  # noqa: E402
+from overhead import Setup, fit_arguments, prepare  # noqa: E402
 from sidebyside import compare, spread_text  # noqa: E402
 
 from benchharness.worker.data import make_dataset  # noqa: E402
@@ -79,12 +78,7 @@ def measure(args) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--samples", type=int, default=12000)
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=6)
-    args = parser.parse_args()
+    args = fit_arguments(__doc__)
     s = measure(args)
     print(f"steady epoch, tutorial_cnn, batch {args.batch_size}, {args.samples} samples, "
           f"{s['windows_per_steady_epoch']:.1f} windows (syncs) per epoch: with windows {spread_text(s['with_windows'])} "

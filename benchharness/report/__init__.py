@@ -264,8 +264,7 @@ def build_context(runs: list[LoadedRun], tolerance: float, charts: bool,
     rows = trial_rows(runs)
     found = sources(runs)
     title = ", ".join(str(run.info.get("scenario", {}).get("resolved", {}).get("name", run.name)) for run in runs)
-    ttas = tta_curves(runs, tolerance)
-    questions = ask(runs, curves(runs, tolerance), accuracy_tolerance, has_tta=bool(ttas))
+    questions, ttas = asked(runs, tolerance, accuracy_tolerance)
     context = {"version": __version__, "runs": _environment(runs), "recommendations": questions.batch, "rows": rows,
                "questions": questions, "keys": varying_params(rows), "banner": source_banner(found),
                "tolerance": tolerance, "sources": sorted(found), "title": title, "scaling": scaling_rows(runs),
@@ -335,13 +334,19 @@ def answers(paths: list[Path], tolerance: float = 0.05, accuracy_tolerance: floa
     runs = load_runs(paths)
     if not any(run.records for run in runs):
         raise UserError(f"{paths[0]}: no trial records yet (trials.jsonl is empty)")
-    ttas = tta_curves(runs, tolerance)
-    questions = ask(runs, curves(runs, tolerance), accuracy_tolerance, has_tta=bool(ttas))
+    questions, ttas = asked(runs, tolerance, accuracy_tolerance)
     return {"varied": varied_keys(runs), **questions_json(questions),
             "max_batch": [section["entry"] | {"curve_label": section["label"]} for section in max_batch_sections(runs)],
             "time_to_accuracy": [{"curve": c.label, "headline": c.headline, "target": c.target,
                                   "fastest_batch": c.fastest.recommended_batch if c.fastest else None,
                                   "decided": bool(c.fastest and c.fastest.decided)} for c in ttas]}
+
+
+def asked(runs: list[LoadedRun], tolerance: float, accuracy_tolerance: float) -> tuple:
+    """The runs' questions (``questions.ask``) and their time-to-accuracy curves, which answer the
+    batch question their own way."""
+    ttas = tta_curves(runs, tolerance)
+    return ask(runs, curves(runs, tolerance), accuracy_tolerance, has_tta=bool(ttas)), ttas
 
 
 def varied_keys(runs: list[LoadedRun]) -> list[str]:
