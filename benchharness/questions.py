@@ -29,6 +29,7 @@ PARAM_OPTIONS = ("steps_per_execution",)
 RUNTIME_OPTIONS = ("mixed_precision", "xla")
 NOT_A_DIFFERENCE = ("timeout_s", "repeats")
 WITHIN_TRIALS = "one process on a side"  # ratio_between's interval where a side rests on one trial
+Z95 = 1.959963984540054  # the two-sided 95 % normal quantile (accuracy intervals)
 
 
 @dataclass
@@ -77,7 +78,7 @@ def ratio_between(base: list[dict], head: list[dict]) -> tuple[float, tuple[floa
 def accuracy_interval(accuracy: float, samples: int) -> tuple[float, float]:
     """The 95 % Wilson interval of a test accuracy over ``samples`` test samples: the test set's
     sampling error only (one training seed: the seed-to-seed spread is not in it)."""
-    z = 1.959963984540054
+    z = Z95
     centre = (accuracy + z * z / (2 * samples)) / (1 + z * z / samples)
     half = z * math.sqrt(accuracy * (1 - accuracy) / samples + z * z / (4 * samples * samples)) / (1 + z * z / samples)
     return centre - half, centre + half
@@ -184,7 +185,7 @@ def accuracy_loss(dense: SparsityPoint, point: SparsityPoint) -> tuple[float | N
     if not n_dense or not n_point:
         return loss, None
     se = math.sqrt(dense.accuracy * (1 - dense.accuracy) / n_dense + point.accuracy * (1 - point.accuracy) / n_point)
-    return loss, (loss - 1.959963984540054 * se, loss + 1.959963984540054 * se)
+    return loss, (loss - Z95 * se, loss + Z95 * se)
 
 
 def load_caveat(base: list[dict], head: list[dict]) -> str | None:
