@@ -97,11 +97,7 @@ def throughput_vs_batch(recommendations) -> str:
                         textcoords="offset points", ha="center", fontsize=8, color=PALETTE[i % 10])
         _mark_max_batch(ax, rec.max_batch, PALETTE[i % 10])
     _log2_batches(ax, sorted(all_batches) or [1])
-    ax.set_ylabel("steady throughput (samples/s)")
-    ax.set_ylim(bottom=0)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    return to_svg(fig)
+    return _finished(fig, ax, "steady throughput (samples/s)", "lower right", from_zero=True)
 
 
 def memory_vs_batch(recommendations) -> str | None:
@@ -124,8 +120,15 @@ def memory_vs_batch(recommendations) -> str | None:
             _memory_fit_lines(ax, rec.memory_fit, xs, PALETTE[i % 10])
         _mark_max_batch(ax, rec.max_batch, PALETTE[i % 10])
     _log2_batches(ax, sorted(batches))
-    ax.set_ylabel("memory (MiB)")
-    ax.legend(fontsize=8, loc="upper left")
+    return _finished(fig, ax, "memory (MiB)", "upper left")
+
+
+def _finished(fig, ax, ylabel: str, legend_loc: str, from_zero: bool = False) -> str:
+    """A one-axis chart's ending: its y label, the y axis from 0 where asked, the legend, the SVG."""
+    ax.set_ylabel(ylabel)
+    if from_zero:
+        ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8, loc=legend_loc)
     fig.tight_layout()
     return to_svg(fig)
 
@@ -162,11 +165,7 @@ def max_batch_probes(sections: list[dict]) -> str | None:
             ax.axhline(entry["limit_mb"], color="black", lw=1)
         _mark_max_batch(ax, entry, color)
     ax.set_xlabel("batch size (dotted: a probe ran out of memory)")
-    ax.set_ylabel("memory (MiB)")
-    ax.set_ylim(bottom=0)
-    ax.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
-    return to_svg(fig)
+    return _finished(fig, ax, "memory (MiB)", "upper left", from_zero=True)
 
 
 def time_to_accuracy(curves) -> str | None:
@@ -188,11 +187,7 @@ def time_to_accuracy(curves) -> str | None:
                 ax.annotate(f"{p.not_converged + p.failed}/{p.trials} missed", (p.batch_size, y), xytext=(0, 8),
                             textcoords="offset points", ha="center", fontsize=8, color=PALETTE[i % 10])
     _log2_batches(ax, sorted(batches) or [1])
-    ax.set_ylabel("training time to target (s)")
-    ax.set_ylim(bottom=0)
-    ax.legend(fontsize=8, loc="upper right")
-    fig.tight_layout()
-    return to_svg(fig)
+    return _finished(fig, ax, "training time to target (s)", "upper right", from_zero=True)
 
 
 def _memory_fit_lines(ax, fit: dict, xs: list[int], color) -> None:
@@ -316,10 +311,7 @@ def roofline(points: list[dict], peak_flops: float, bandwidth: float) -> str | N
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("training-step arithmetic intensity (FLOPs per byte moved)")
-    ax.set_ylabel("achieved FLOP/s (3 x forward FLOPs x samples/s)")
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    return to_svg(fig)
+    return _finished(fig, ax, "achieved FLOP/s (3 x forward FLOPs x samples/s)", "lower right")
 
 
 def _scaling_panel(ax_t, ax_e, curves, first_color: int) -> None:
